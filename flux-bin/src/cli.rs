@@ -1,0 +1,56 @@
+//! Top-level argument parsing and dispatch for `flux-rs`.
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::cmd;
+
+/// flux-rs: the Flux GitOps toolkit in Rust.
+///
+/// Renders, diffs and operates Flux repositories and clusters. Every command that needs no
+/// cluster works offline.
+#[derive(Debug, Parser)]
+#[command(name = "flux-rs", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The command groups. Each lives in its own module under `cmd/`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the version of flux-rs.
+    Version,
+    /// Generate shell completions (bash, zsh, fish, powershell, elvish).
+    Completion {
+        /// The shell to generate completions for.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Parses the process arguments, runs the command and maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("✗ {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Version => {
+            println!("flux-rs {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completion { shell } => {
+            cmd::completion::write(shell, &mut Cli::command(), &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

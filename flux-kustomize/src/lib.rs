@@ -1,0 +1,1 @@
+//! A kustomize build engine compatible with kustomize v5.8, plus Flux's kustomization generation.

@@ -1,0 +1,1 @@
+//! Flux notification events, alert matching, provider payloads and webhook receivers.

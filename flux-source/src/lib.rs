@@ -1,0 +1,1 @@
+//! Flux sources (Git, OCI, Helm repositories, buckets) turned into digest-addressed artifacts.

@@ -1,0 +1,1 @@
+//! A Kubernetes-API-compatible in-memory test server for end-to-end tests of flux-rs.
