@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the version of flux-rs.
     Version,
+    /// Substitute ${var} expressions in stdin from environment variables (Flux's grammar).
+    Envsubst(cmd::envsubst::EnvsubstArgs),
     /// Generate shell completions (bash, zsh, fish, powershell, elvish).
     Completion {
         /// The shell to generate completions for.
@@ -46,6 +48,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Version => {
             println!("flux-rs {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Envsubst(args) => {
+            cmd::envsubst::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Completion { shell } => {
