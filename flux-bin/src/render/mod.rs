@@ -1,0 +1,3 @@
+//! Offline rendering of a Flux repository: what `flux-rs build cluster` runs.
+
+pub mod order;
