@@ -22,6 +22,9 @@ pub struct Cli {
 pub enum Command {
     /// Print the version of flux-rs.
     Version,
+    /// Render Flux objects offline (build cluster).
+    #[command(subcommand)]
+    Build(cmd::build::BuildCommand),
     /// Substitute ${var} expressions in stdin from environment variables (Flux's grammar).
     Envsubst(cmd::envsubst::EnvsubstArgs),
     /// Generate shell completions (bash, zsh, fish, powershell, elvish).
@@ -50,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("flux-rs {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Build(command) => cmd::build::run(command),
         Command::Envsubst(args) => {
             cmd::envsubst::run(&args)?;
             Ok(ExitCode::SUCCESS)

@@ -1,4 +1,7 @@
 //! One module per command group.
 
+pub mod build;
+pub mod charts;
 pub mod completion;
 pub mod envsubst;
+pub mod keys;
