@@ -15,12 +15,40 @@ use serde_json::Value;
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = Value::deserialize(doc).map_err(|e| e.to_string())?;
+        let mut value = Value::deserialize(doc).map_err(|e| e.to_string())?;
+        apply_merge_keys(&mut value);
         if !value.is_null() {
             out.push(value);
         }
     }
     Ok(out)
+}
+
+/// Resolves YAML merge keys (`<<: *anchor`): keys of the merged maps fill in what the
+/// map does not set itself.
+fn apply_merge_keys(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if let Some(merged) = map.remove("<<") {
+                let sources = match merged {
+                    Value::Array(items) => items,
+                    other => vec![other],
+                };
+                for source in sources {
+                    if let Value::Object(src) = source {
+                        for (k, val) in src {
+                            map.entry(k).or_insert(val);
+                        }
+                    }
+                }
+            }
+            for child in map.values_mut() {
+                apply_merge_keys(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(apply_merge_keys),
+        _ => {}
+    }
 }
 
 /// Prints one value as yaml.v2 does, with a trailing newline.
