@@ -32,6 +32,11 @@ pub enum Command {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
+    /// Build kustomizations the way `kustomize build` does.
+    Kustomize {
+        #[command(subcommand)]
+        command: cmd::kustomize::KustomizeCommand,
+    },
 }
 
 /// Parses the process arguments, runs the command and maps errors to exit codes.
@@ -60,6 +65,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Completion { shell } => {
             cmd::completion::write(shell, &mut Cli::command(), &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kustomize { command } => {
+            cmd::kustomize::run(&command, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -5,3 +5,4 @@ pub mod charts;
 pub mod completion;
 pub mod envsubst;
 pub mod keys;
+pub mod kustomize;

@@ -213,7 +213,7 @@ impl Builder<'_> {
                 ),
             });
         }
-        if into.is_none() && is_component {
+        if into.is_none() && is_component && !self.stack.is_empty() {
             return Err(Error::Kustomization {
                 path: kfile.clone(),
                 message: "a Component can only be used in the components field of a kustomization"
@@ -611,6 +611,12 @@ fn sort_resources(
 
 fn strip_build_annotations(r: &mut Resource) {
     let meta = r.metadata_mut();
+    if meta
+        .get("annotations")
+        .is_some_and(|a| a.is_null() || a.as_object().is_some_and(serde_json::Map::is_empty))
+    {
+        meta.remove("annotations");
+    }
     let mut empty = false;
     if let Some(Value::Object(ann)) = meta.get_mut("annotations") {
         let before = ann.len();

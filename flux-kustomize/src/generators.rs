@@ -228,10 +228,7 @@ fn generate(
     let mut binary = Map::new();
     for (k, v) in pairs {
         if secret {
-            data.insert(
-                k,
-                Value::String(base64::engine::general_purpose::STANDARD.encode(&v)),
-            );
+            data.insert(k, Value::String(secret_base64(&v)));
         } else {
             match String::from_utf8(v) {
                 Ok(s) => {
@@ -296,6 +293,22 @@ fn generate(
         }
     }
     Ok(())
+}
+
+/// Base64 as kustomize writes generated Secret data: lines of 70 characters, each
+/// ended by a newline once the text needs more than one line.
+fn secret_base64(bytes: &[u8]) -> String {
+    const LINE: usize = 70;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    if encoded.len() < LINE {
+        return encoded;
+    }
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / LINE + 1);
+    for chunk in encoded.as_bytes().chunks(LINE) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out
 }
 
 fn ns_eq(a: &str, b: &str) -> bool {
@@ -374,11 +387,9 @@ pub(crate) fn add_hash_suffixes(resources: &mut [Resource]) {
 /// kustomize's content hash of a ConfigMap or Secret.
 pub fn content_hash(v: &Value) -> String {
     let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
-    let name = v
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .cloned()
-        .unwrap_or(Value::String(String::new()));
+    // kustomize looks the name up as one field literally called "metadata/name", which
+    // never exists: the name always hashes as an empty string.
+    let name = Value::String(String::new());
     let field = |k: &str| v.get(k).cloned().unwrap_or(Value::String(String::new()));
     let mut m = Map::new();
     m.insert("kind".into(), Value::String(kind.to_string()));

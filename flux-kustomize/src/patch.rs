@@ -579,6 +579,10 @@ fn merge_list(field: &str, mut target: Vec<Value>, patch: &[Value]) -> Vec<Value
             _ => Vec::new(),
         };
     };
+    // kustomize merges with the patch's elements first (kyaml's list prepend), then
+    // the target's elements the patch did not mention.
+    let mut used = vec![false; target.len()];
+    let mut out = Vec::with_capacity(target.len() + patch.len());
     for item in patch {
         let Some(im) = item.as_object() else {
             continue;
@@ -586,26 +590,33 @@ fn merge_list(field: &str, mut target: Vec<Value>, patch: &[Value]) -> Vec<Value
         let Some(kv) = im.get(key) else {
             continue;
         };
-        let pos = target.iter().position(|t| t.get(key) == Some(kv));
+        let pos = target
+            .iter()
+            .enumerate()
+            .position(|(i, t)| !used[i] && t.get(key) == Some(kv));
+        if let Some(p) = pos {
+            used[p] = true;
+        }
         match (im.get("$patch").and_then(Value::as_str), pos) {
-            (Some("delete"), Some(p)) => {
-                target.remove(p);
-            }
-            (Some("delete"), None) => {}
-            (Some("replace"), Some(p)) => {
+            (Some("delete"), _) => {}
+            (Some("replace"), _) | (_, None) => {
                 let mut v = item.clone();
                 strip_directives(&mut v);
-                target[p] = v;
+                out.push(v);
             }
-            (_, Some(p)) => merge_map(&mut target[p], im),
-            (_, None) => {
-                let mut v = item.clone();
-                strip_directives(&mut v);
-                target.push(v);
+            (_, Some(p)) => {
+                let mut merged = std::mem::take(&mut target[p]);
+                merge_map(&mut merged, im);
+                out.push(merged);
             }
         }
     }
-    target
+    for (i, t) in target.into_iter().enumerate() {
+        if !used[i] {
+            out.push(t);
+        }
+    }
+    out
 }
 
 /// Runs a builtin transformer plugin configuration from `transformers:`.

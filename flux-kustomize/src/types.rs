@@ -204,7 +204,9 @@ pub struct Patch {
 #[serde(rename_all = "camelCase", default)]
 pub struct Var {
     pub name: String,
+    #[serde(rename = "objref")]
     pub obj_ref: VarTarget,
+    #[serde(rename = "fieldref")]
     pub field_ref: Option<VarFieldRef>,
 }
 
@@ -224,6 +226,7 @@ pub struct VarTarget {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct VarFieldRef {
+    #[serde(rename = "fieldpath")]
     pub field_path: String,
 }
 

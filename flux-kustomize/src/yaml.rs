@@ -15,12 +15,40 @@ use serde_json::Value;
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = Value::deserialize(doc).map_err(|e| e.to_string())?;
+        let mut value = Value::deserialize(doc).map_err(|e| e.to_string())?;
+        apply_merge_keys(&mut value);
         if !value.is_null() {
             out.push(value);
         }
     }
     Ok(out)
+}
+
+/// Resolves YAML merge keys (`<<: *anchor`): keys of the merged maps fill in what the
+/// map does not set itself.
+fn apply_merge_keys(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if let Some(merged) = map.remove("<<") {
+                let sources = match merged {
+                    Value::Array(items) => items,
+                    other => vec![other],
+                };
+                for source in sources {
+                    if let Value::Object(src) = source {
+                        for (k, val) in src {
+                            map.entry(k).or_insert(val);
+                        }
+                    }
+                }
+            }
+            for child in map.values_mut() {
+                apply_merge_keys(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(apply_merge_keys),
+        _ => {}
+    }
 }
 
 /// Prints one value as yaml.v2 does, with a trailing newline.
@@ -477,67 +505,160 @@ fn is_timestamp(s: &str) -> bool {
     date_end == s.len() || s[date_end + 1..].contains(':')
 }
 
+/// Widest line yaml.v2 aims for: it breaks a flow scalar at the first space past it.
+const BEST_WIDTH: usize = 80;
+
+fn column(out: &str) -> usize {
+    let line = out.rfind('\n').map_or(out, |i| &out[i + 1..]);
+    line.chars().count()
+}
+
 fn write_string(out: &mut String, s: &str, indent: usize, is_key: bool) {
     let a = analyze(s);
     let plain_ok = !resolves_to_non_string(s);
-    if a.multiline && !is_key {
-        if a.block {
-            write_literal(out, s, indent);
-        } else {
-            write_double(out, s);
-        }
-        return;
-    }
-    if a.multiline {
-        write_double(out, s);
-        return;
-    }
-    if plain_ok && !s.is_empty() && a.block_plain {
-        out.push_str(s);
-    } else if !plain_ok || s.is_empty() {
+    let breaks = !is_key;
+    if a.multiline && !is_key && a.block {
+        write_literal(out, s, indent);
+    } else if a.multiline {
+        write_double(out, s, indent, breaks);
+    } else if plain_ok && !s.is_empty() && a.block_plain {
+        write_plain(out, s, indent, breaks);
+    } else if !plain_ok || s.is_empty() || !a.single_quoted {
         // yaml.v2 asks for double quotes when the plain form would change type.
-        write_double(out, s);
-    } else if a.single_quoted {
-        out.push('\'');
-        out.push_str(&s.replace('\'', "''"));
-        out.push('\'');
+        write_double(out, s, indent, breaks);
     } else {
-        write_double(out, s);
+        write_single(out, s, indent, breaks);
     }
 }
 
-fn write_double(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\0' => out.push_str("\\0"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{b}' => out.push_str("\\v"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            '\u{1b}' => out.push_str("\\e"),
-            '\u{85}' => out.push_str("\\N"),
-            '\u{2028}' => out.push_str("\\L"),
-            '\u{2029}' => out.push_str("\\P"),
-            c if !is_printable(c) || c == '\u{feff}' => {
-                let v = c as u32;
-                if v <= 0xff {
-                    let _ = write!(out, "\\x{v:02X}");
-                } else if v <= 0xffff {
-                    let _ = write!(out, "\\u{v:04X}");
-                } else {
-                    let _ = write!(out, "\\U{v:08X}");
-                }
+fn break_line(out: &mut String, indent: usize) -> usize {
+    out.push('\n');
+    push_indent(out, indent);
+    indent
+}
+
+fn write_plain(out: &mut String, s: &str, indent: usize, allow_breaks: bool) {
+    if !allow_breaks || s.len() + column(out) <= BEST_WIDTH || !s.contains(' ') {
+        out.push_str(s);
+        return;
+    }
+    let mut col = column(out);
+    let chars: Vec<char> = s.chars().collect();
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            if !spaces && col > BEST_WIDTH && chars.get(i + 1) != Some(&' ') {
+                col = break_line(out, indent);
+            } else {
+                out.push(c);
+                col += 1;
             }
-            c => out.push(c),
+            spaces = true;
+        } else {
+            out.push(c);
+            col += 1;
+            spaces = false;
         }
     }
+}
+
+fn write_single(out: &mut String, s: &str, indent: usize, allow_breaks: bool) {
+    out.push('\'');
+    let mut col = column(out);
+    let chars: Vec<char> = s.chars().collect();
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            if allow_breaks
+                && !spaces
+                && col > BEST_WIDTH
+                && i != 0
+                && i + 1 != chars.len()
+                && chars.get(i + 1) != Some(&' ')
+            {
+                col = break_line(out, indent);
+            } else {
+                out.push(c);
+                col += 1;
+            }
+            spaces = true;
+        } else {
+            if c == '\'' {
+                out.push('\'');
+                col += 1;
+            }
+            out.push(c);
+            col += 1;
+            spaces = false;
+        }
+    }
+    out.push('\'');
+}
+
+fn write_double(out: &mut String, s: &str, indent: usize, allow_breaks: bool) {
     out.push('"');
+    let mut col = column(out);
+    let chars: Vec<char> = s.chars().collect();
+    let mut spaces = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let escaped = escape(c);
+        if let Some(e) = escaped {
+            out.push_str(&e);
+            col += e.chars().count();
+            spaces = false;
+        } else if c == ' ' {
+            if allow_breaks && !spaces && col > BEST_WIDTH && i != 0 && i + 1 != chars.len() {
+                col = break_line(out, indent);
+                if chars.get(i + 1) == Some(&' ') {
+                    out.push('\\');
+                    col += 1;
+                }
+            } else {
+                out.push(c);
+                col += 1;
+            }
+            spaces = true;
+        } else {
+            out.push(c);
+            col += 1;
+            spaces = false;
+        }
+        i += 1;
+    }
+    out.push('"');
+}
+
+fn escape(c: char) -> Option<String> {
+    let simple = match c {
+        '"' => "\\\"",
+        '\\' => "\\\\",
+        '\0' => "\\0",
+        '\u{7}' => "\\a",
+        '\u{8}' => "\\b",
+        '\t' => "\\t",
+        '\n' => "\\n",
+        '\u{b}' => "\\v",
+        '\u{c}' => "\\f",
+        '\r' => "\\r",
+        '\u{1b}' => "\\e",
+        '\u{85}' => "\\N",
+        '\u{2028}' => "\\L",
+        '\u{2029}' => "\\P",
+        c if !is_printable(c) || c == '\u{feff}' => {
+            let v = c as u32;
+            return Some(if v <= 0xff {
+                format!("\\x{v:02X}")
+            } else if v <= 0xffff {
+                format!("\\u{v:04X}")
+            } else {
+                format!("\\U{v:08X}")
+            });
+        }
+        _ => return None,
+    };
+    Some(simple.to_string())
 }
 
 fn write_literal(out: &mut String, s: &str, indent: usize) {

@@ -142,6 +142,8 @@ fn kustomize_corpus() {
                 passed += 1;
                 if case.ok && *bytes_equal {
                     bytes += 1;
+                } else if case.ok {
+                    println!("structurally equal, bytes differ: {}", case.id);
                 }
                 if known.contains_key(&case.id) {
                     println!("now passing, remove from known failures: {}", case.id);
