@@ -27,6 +27,9 @@ pub enum Command {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
+    /// Helm chart operations (render charts like `helm template`).
+    #[command(subcommand)]
+    Helm(cmd::helm::HelmCommand),
 }
 
 /// Parses the process arguments, runs the command and maps errors to exit codes.
@@ -50,6 +53,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Completion { shell } => {
             cmd::completion::write(shell, &mut Cli::command(), &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Helm(helm) => {
+            cmd::helm::run(&helm, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -18,6 +18,17 @@ impl Files {
         self.files.is_empty()
     }
 
+    /// `Get`, keeping binary content as bytes.
+    pub fn get_value(&self, name: &str) -> Value {
+        match self.files.get(name) {
+            None => Value::str(""),
+            Some(b) => match std::str::from_utf8(b) {
+                Ok(s) => Value::str(s),
+                Err(_) => Value::Bytes(Rc::from(b.as_slice())),
+            },
+        }
+    }
+
     pub fn get(&self, name: &str) -> String {
         self.files
             .get(name)

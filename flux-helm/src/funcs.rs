@@ -270,6 +270,7 @@ fn arity(name: &str, args: &[Value], n: usize) -> Result<(), FuncError> {
 fn s_arg(args: &[Value], i: usize) -> Result<Rc<str>, FuncError> {
     match args.get(i) {
         Some(Value::Str(s)) => Ok(s.clone()),
+        Some(Value::Bytes(b)) => Ok(Rc::from(String::from_utf8_lossy(b).as_ref())),
         Some(Value::Nil) | None => Err(FuncError::Arg(i, "invalid value; expected string".into())),
         Some(other) => Err(FuncError::Arg(
             i,
@@ -838,8 +839,7 @@ fn rand_string(exec: &Exec<'_>, n: i64, alphabet: &[u8]) -> String {
 
 pub fn call_method(receiver: &Value, method: &str, args: &[Value]) -> R {
     match (receiver, method) {
-        (Value::Files(f), "Get") => Ok(Value::string(f.get(&s_arg(args, 0)?))),
-        (Value::Files(f), "GetBytes") => Ok(Value::string(f.get(&s_arg(args, 0)?))),
+        (Value::Files(f), "Get" | "GetBytes") => Ok(f.get_value(&s_arg(args, 0)?)),
         (Value::Files(f), "Glob") => Ok(Value::Files(Rc::new(f.glob(&s_arg(args, 0)?)))),
         (Value::Files(f), "AsConfig") => Ok(Value::string(f.as_config())),
         (Value::Files(f), "AsSecrets") => Ok(Value::string(f.as_secrets())),
@@ -947,7 +947,7 @@ fn kind_of(v: &Value) -> &'static str {
         Value::Bool(_) => "bool",
         Value::Int(_) => "int",
         Value::Float(_) => "float64",
-        Value::Str(_) => "string",
+        Value::Str(_) | Value::Bytes(_) => "string",
         Value::List(_) | Value::ApiVersions(_) => "slice",
         Value::Map(_) | Value::Files(_) => "map",
         Value::KubeVersion(_) => "ptr",
@@ -977,7 +977,40 @@ fn indent_str(n: i64, s: &str) -> String {
 }
 
 fn regex_of(pat: &str) -> Result<regex::Regex, FuncError> {
-    regex::Regex::new(pat).map_err(|e| FuncError::Msg(format!("error parsing regexp: {e}")))
+    regex::Regex::new(&go_regex(pat))
+        .map_err(|e| FuncError::Msg(format!("error parsing regexp: {e}")))
+}
+
+/// Adapts RE2 syntax Rust's regex rejects: a `-` right after a class escape inside `[...]` is
+/// literal in Go.
+fn go_regex(pat: &str) -> String {
+    let chars: Vec<char> = pat.chars().collect();
+    let mut out = String::with_capacity(pat.len());
+    let mut in_class = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && i + 1 < chars.len() {
+            out.push(c);
+            out.push(chars[i + 1]);
+            let is_class = matches!(chars[i + 1], 'w' | 'W' | 'd' | 'D' | 's' | 'S');
+            i += 2;
+            if in_class && is_class && chars.get(i) == Some(&'-') && chars.get(i + 1) != Some(&']')
+            {
+                out.push_str("\\-");
+                i += 1;
+            }
+            continue;
+        }
+        if c == '[' && !in_class {
+            in_class = true;
+        } else if c == ']' && in_class {
+            in_class = false;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
 }
 
 /// Go's `$1`/`${name}` expansion differs slightly from Rust's; translate.
@@ -1482,7 +1515,10 @@ pub fn call(exec: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "float64" => Value::Float(to_float64(a.first().unwrap_or(&Value::Nil))),
         "atoi" => Value::Int(s_arg(a, 0)?.trim().parse().unwrap_or(0)),
         "toDecimal" => Value::Int(i64::from_str_radix(&strval(&a[0]), 8).unwrap_or(0)),
-        "b64enc" => Value::string(base64::engine::general_purpose::STANDARD.encode(s_arg(a, 0)?.as_bytes())),
+        "b64enc" => match a.first() {
+            Some(Value::Bytes(b)) => Value::string(base64::engine::general_purpose::STANDARD.encode(b)),
+            _ => Value::string(base64::engine::general_purpose::STANDARD.encode(s_arg(a, 0)?.as_bytes())),
+        },
         "b64dec" => {
             let s = s_arg(a, 0)?;
             match base64::engine::general_purpose::STANDARD.decode(s.as_bytes()) {
@@ -1490,7 +1526,10 @@ pub fn call(exec: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
                 Err(e) => Value::string(e.to_string()),
             }
         }
-        "sha256sum" => Value::string(hex::encode(sha2::Sha256::digest(s_arg(a, 0)?.as_bytes()))),
+        "sha256sum" => match a.first() {
+            Some(Value::Bytes(b)) => Value::string(hex::encode(sha2::Sha256::digest(b))),
+            _ => Value::string(hex::encode(sha2::Sha256::digest(s_arg(a, 0)?.as_bytes()))),
+        },
         "sha512sum" => Value::string(hex::encode(sha2::Sha512::digest(s_arg(a, 0)?.as_bytes()))),
         "sha1sum" => Value::string(crate::sha1::sha1_hex(s_arg(a, 0)?.as_bytes())),
         "adler32sum" => {

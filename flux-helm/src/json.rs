@@ -28,6 +28,7 @@ fn write_json(v: &Value, out: &mut String, html: bool) {
         }
         Value::Float(f) => out.push_str(&json_float(*f)),
         Value::Str(s) => write_str(s, out, html),
+        Value::Bytes(b) => write_str(&String::from_utf8_lossy(b), out, html),
         Value::List(l) => {
             out.push('[');
             for (i, x) in l.iter().enumerate() {

@@ -26,6 +26,8 @@ pub enum Value {
     /// Go `float64` (every number decoded from YAML or JSON values).
     Float(f64),
     Str(Rc<str>),
+    /// A Go string holding bytes that are not UTF-8 (binary `.Files.Get` content).
+    Bytes(Rc<[u8]>),
     List(Rc<Vec<Value>>),
     Map(Map),
     /// `.Files`.
@@ -90,7 +92,7 @@ impl Value {
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
             Value::Float(_) => "float64",
-            Value::Str(_) => "string",
+            Value::Str(_) | Value::Bytes(_) => "string",
             Value::List(_) => "[]interface {}",
             Value::Map(_) => "map[string]interface {}",
             Value::Files(_) => "engine.files",
@@ -107,6 +109,7 @@ impl Value {
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
+            Value::Bytes(b) => !b.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.borrow().is_empty(),
             Value::Files(f) => !f.is_empty(),
@@ -154,6 +157,7 @@ impl Value {
             }
             Value::Float(f) => out.push_str(&format_go_float(*f)),
             Value::Str(s) => out.push_str(s),
+            Value::Bytes(b) => out.push_str(&String::from_utf8_lossy(b)),
             Value::List(l) => {
                 out.push('[');
                 for (i, v) in l.iter().enumerate() {

@@ -9,67 +9,119 @@ use std::collections::BTreeMap;
 
 use crate::value::{format_go_float, Value};
 
-/// Parses YAML text into a value (numbers as float64). An empty document is `Nil`.
+/// Parses YAML text into a value (numbers as float64). Like go-yaml's `Unmarshal`, only the
+/// first document counts, duplicate keys are allowed (the last wins) and `<<` merges maps.
+/// An empty document is `Nil`.
 pub fn parse(text: &str) -> Result<Value, String> {
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
-    doc.apply_merge().map_err(|e| e.to_string())?;
-    Ok(from_serde(doc))
+    match serde_yaml::Deserializer::from_str(text).next() {
+        None => Ok(Value::Nil),
+        Some(de) => <GoYaml as serde::Deserialize>::deserialize(de)
+            .map(|v| v.0)
+            .map_err(|e| e.to_string()),
+    }
 }
 
 /// Parses a stream of YAML documents.
 pub fn parse_all(text: &str) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     for de in serde_yaml::Deserializer::from_str(text) {
-        let mut doc = <serde_yaml::Value as serde::Deserialize>::deserialize(de)
-            .map_err(|e| e.to_string())?;
-        doc.apply_merge().map_err(|e| e.to_string())?;
-        out.push(from_serde(doc));
+        let v = <GoYaml as serde::Deserialize>::deserialize(de).map_err(|e| e.to_string())?;
+        out.push(v.0);
     }
     Ok(out)
 }
 
-fn key_string(k: serde_yaml::Value) -> String {
-    match k {
-        serde_yaml::Value::String(s) => s,
-        serde_yaml::Value::Bool(b) => b.to_string(),
-        serde_yaml::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.to_string()
-            } else {
-                format_go_float(n.as_f64().unwrap_or(0.0))
-            }
-        }
-        serde_yaml::Value::Null => "null".to_string(),
-        other => serde_yaml::to_string(&other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+/// A value deserialized with go-yaml's leniency.
+struct GoYaml(Value);
+
+impl<'de> serde::Deserialize<'de> for GoYaml {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(GoYamlVisitor).map(GoYaml)
     }
 }
 
-fn from_serde(v: serde_yaml::Value) -> Value {
+struct GoYamlVisitor;
+
+fn key_of(v: Value) -> String {
     match v {
-        serde_yaml::Value::Null => Value::Nil,
-        serde_yaml::Value::Bool(b) => Value::Bool(b),
-        serde_yaml::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::Float(i as f64)
-            } else if let Some(u) = n.as_u64() {
-                Value::Float(u as f64)
+        Value::Str(s) => s.to_string(),
+        Value::Nil => "null".into(),
+        other => other.go_string(),
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for GoYamlVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Float(v as f64))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Float(v as f64))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::str(v))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::string(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Nil)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Nil)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(GoYamlVisitor)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(GoYaml(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::list(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = BTreeMap::new();
+        let mut merges = Vec::new();
+        while let Some(GoYaml(k)) = map.next_key()? {
+            let GoYaml(v) = map.next_value()?;
+            let key = key_of(k);
+            if key == "<<" {
+                merges.push(v);
             } else {
-                Value::Float(n.as_f64().unwrap_or(0.0))
+                out.insert(key, v);
             }
         }
-        serde_yaml::Value::String(s) => Value::string(s),
-        serde_yaml::Value::Sequence(seq) => Value::list(seq.into_iter().map(from_serde).collect()),
-        serde_yaml::Value::Mapping(m) => {
-            let mut out = BTreeMap::new();
-            for (k, v) in m {
-                out.insert(key_string(k), from_serde(v));
+        for m in merges {
+            let sources = match m {
+                Value::List(l) => l.as_ref().clone(),
+                other => vec![other],
+            };
+            for src in sources {
+                if let Value::Map(sm) = src {
+                    for (k, v) in sm.borrow().iter() {
+                        out.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
             }
-            Value::from_map(out)
         }
-        serde_yaml::Value::Tagged(t) => from_serde(t.value),
+        Ok(Value::from_map(out))
+    }
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        // A tagged value (`!tag value`): keep the value.
+        use serde::de::VariantAccess as _;
+        let (_, variant): (serde::de::IgnoredAny, _) = data.variant()?;
+        variant.newtype_variant::<GoYaml>().map(|v| v.0)
     }
 }
 
@@ -291,6 +343,7 @@ impl Emitter {
                 });
             }
             Value::Str(s) => self.scalar_str(s, parent, false),
+            Value::Bytes(b) => self.scalar_str(&String::from_utf8_lossy(b), parent, false),
             Value::Map(_) => self.out.push_str("{}"),
             Value::List(_) => self.out.push_str("[]"),
             other => self.out.push_str(&other.go_string()),

@@ -351,6 +351,16 @@ impl<'a> Exec<'a> {
                 .iter()
                 .map(|(k, x)| (Value::str(k), x.clone()))
                 .collect(),
+            Value::Files(f) => f
+                .files
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        Value::str(k),
+                        Value::string(String::from_utf8_lossy(v).into_owned()),
+                    )
+                })
+                .collect(),
             Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
             Value::Nil => Vec::new(),
             other => {
@@ -601,6 +611,9 @@ impl<'a> Exec<'a> {
                         ));
                     }
                 },
+                // A nil that came out of a pipeline, variable or dot is an invalid value in Go:
+                // field access on it yields nil. Only a nil found inside this chain is an error.
+                Value::Nil if i == 0 => Value::Nil,
                 Value::Nil => {
                     Self::at(frame, pos, node.to_string());
                     return Err(self.error(

@@ -558,6 +558,23 @@ fn parse_number(text: &str) -> Option<Arg> {
         None => (false, clean.trim_start_matches('+').to_string()),
     };
     let lower = body.to_ascii_lowercase();
+    if let Some(h) = lower.strip_prefix("0x").filter(|h| h.contains('p')) {
+        // Hexadecimal float: mantissa in hex, binary exponent.
+        let (mant, exp) = h.split_once('p')?;
+        let (int_part, frac_part) = mant.split_once('.').unwrap_or((mant, ""));
+        let mut value = 0f64;
+        for c in int_part.chars() {
+            value = value * 16.0 + f64::from(c.to_digit(16)?);
+        }
+        let mut scale = 1.0 / 16.0;
+        for c in frac_part.chars() {
+            value += f64::from(c.to_digit(16)?) * scale;
+            scale /= 16.0;
+        }
+        let exp: i32 = exp.parse().ok()?;
+        let f = value * 2f64.powi(exp);
+        return Some(Arg::Float(0, if neg { -f } else { f }, text.to_string()));
+    }
     let int = if let Some(h) = lower.strip_prefix("0x") {
         i64::from_str_radix(h, 16).ok()
     } else if let Some(o) = lower.strip_prefix("0o") {
