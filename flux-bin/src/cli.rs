@@ -37,6 +37,9 @@ pub enum Command {
         #[command(subcommand)]
         command: cmd::kustomize::KustomizeCommand,
     },
+    /// Helm chart operations (render charts like `helm template`).
+    #[command(subcommand)]
+    Helm(cmd::helm::HelmCommand),
 }
 
 /// Parses the process arguments, runs the command and maps errors to exit codes.
@@ -69,6 +72,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Kustomize { command } => {
             cmd::kustomize::run(&command, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Helm(helm) => {
+            cmd::helm::run(&helm, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
     }

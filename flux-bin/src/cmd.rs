@@ -4,5 +4,6 @@ pub mod build;
 pub mod charts;
 pub mod completion;
 pub mod envsubst;
+pub mod helm;
 pub mod keys;
 pub mod kustomize;
