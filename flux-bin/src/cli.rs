@@ -27,6 +27,11 @@ pub enum Command {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
+    /// Decrypt or encrypt SOPS files (compatible with sops 3.11; age and PGP keys).
+    Sops {
+        #[command(subcommand)]
+        command: cmd::sops::SopsCommand,
+    },
 }
 
 /// Parses the process arguments, runs the command and maps errors to exit codes.
@@ -52,5 +57,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cmd::completion::write(shell, &mut Cli::command(), &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sops { command } => cmd::sops::run(command),
     }
 }
