@@ -52,8 +52,12 @@ fn interleave_comments<'a>(source: &str, events: Vec<(Event<'a>, Span)>) -> Vec<
     let mut covered: Vec<(usize, usize)> = Vec::new();
     for (event, span) in &events {
         if let Event::Scalar(_, style, _, _) = event {
-            let _ = style;
-            let end = span.end.index();
+            let end = match style {
+                ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+                    quoted_end(&chars, span.start.index()).unwrap_or(span.end.index())
+                }
+                _ => span.end.index(),
+            };
             if end > span.start.index() {
                 covered.push((span.start.index(), end));
             }
@@ -106,6 +110,29 @@ fn interleave_comments<'a>(source: &str, events: Vec<(Event<'a>, Span)>) -> Vec<
         tokens.push(Token::Event(event, span));
     }
     tokens
+}
+
+/// The index just past the closing quote of a quoted scalar starting at `start` (the
+/// parser's reported end can run past trailing comments).
+fn quoted_end(chars: &[char], start: usize) -> Option<usize> {
+    let quote = *chars.get(start)?;
+    let mut i = start + 1;
+    while i < chars.len() {
+        let c = chars[i];
+        if quote == '"' && c == '\\' {
+            i += 2;
+            continue;
+        }
+        if c == quote {
+            if quote == '\'' && chars.get(i + 1) == Some(&'\'') {
+                i += 2;
+                continue;
+            }
+            return Some(i + 1);
+        }
+        i += 1;
+    }
+    None
 }
 
 struct Builder<'a, 'f, I: Iterator<Item = Token<'a>>> {
@@ -981,6 +1008,12 @@ mod tests {
             write_string(&mut out, input, 0, false);
             assert_eq!(out, expected, "for {input:?}");
         }
+    }
+
+    #[test]
+    fn inline_comment_after_quoted_value_moves_above() {
+        let docs = load("a: \"1.10\"   # note\nb: 'x' # two\n", "t.yaml").unwrap();
+        assert_eq!(emit(&docs), "# note\na: \"1.10\"\n# two\nb: x\n");
     }
 
     #[test]
