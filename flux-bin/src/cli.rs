@@ -40,6 +40,11 @@ pub enum Command {
     /// Helm chart operations (render charts like `helm template`).
     #[command(subcommand)]
     Helm(cmd::helm::HelmCommand),
+    /// Decrypt or encrypt SOPS files (compatible with sops 3.11; age and PGP keys).
+    Sops {
+        #[command(subcommand)]
+        command: cmd::sops::SopsCommand,
+    },
 }
 
 /// Parses the process arguments, runs the command and maps errors to exit codes.
@@ -78,5 +83,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cmd::helm::run(&helm, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sops { command } => cmd::sops::run(command),
     }
 }

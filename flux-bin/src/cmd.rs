@@ -7,3 +7,4 @@ pub mod envsubst;
 pub mod helm;
 pub mod keys;
 pub mod kustomize;
+pub mod sops;

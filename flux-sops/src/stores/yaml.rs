@@ -48,12 +48,29 @@ pub fn load(source: &str, file: &str) -> Result<Vec<Value>, Error> {
 /// by position. A comment that follows content on its line is placed before the first
 /// event of that line, so it lands above its entry, as sops 3.11 writes it.
 fn interleave_comments<'a>(source: &str, events: Vec<(Event<'a>, Span)>) -> Vec<Token<'a>> {
-    let chars: Vec<char> = source.chars().collect();
+    // Parser positions count chars; ASCII input (the common case) is indexed as bytes
+    // to avoid a 4-bytes-per-char copy of large files.
+    if source.is_ascii() {
+        interleave_with(source.as_bytes(), events)
+    } else {
+        let chars: Vec<char> = source.chars().collect();
+        interleave_with(&chars, events)
+    }
+}
+
+fn interleave_with<'a, T: Copy + Into<char>>(
+    chars: &[T],
+    events: Vec<(Event<'a>, Span)>,
+) -> Vec<Token<'a>> {
     let mut covered: Vec<(usize, usize)> = Vec::new();
     for (event, span) in &events {
         if let Event::Scalar(_, style, _, _) = event {
-            let _ = style;
-            let end = span.end.index();
+            let end = match style {
+                ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+                    quoted_end(chars, span.start.index()).unwrap_or(span.end.index())
+                }
+                _ => span.end.index(),
+            };
             if end > span.start.index() {
                 covered.push((span.start.index(), end));
             }
@@ -70,14 +87,14 @@ fn interleave_comments<'a>(source: &str, events: Vec<(Event<'a>, Span)>) -> Vec<
     while line_start < chars.len() {
         let line_end = chars[line_start..]
             .iter()
-            .position(|&c| c == '\n')
+            .position(|&c| c.into() == '\n')
             .map_or(chars.len(), |p| line_start + p);
         let mut only_blank_before = true;
         let mut prev_blank = true;
         for pos in line_start..line_end {
-            let c = chars[pos];
+            let c: char = chars[pos].into();
             if c == '#' && prev_blank && !is_covered(pos) {
-                let text: String = chars[pos + 1..line_end].iter().collect();
+                let text: String = chars[pos + 1..line_end].iter().map(|&c| c.into()).collect();
                 let text = text.strip_suffix('\r').unwrap_or(&text).to_string();
                 comments.push(SourceComment {
                     order: if only_blank_before { pos } else { line_start },
@@ -106,6 +123,29 @@ fn interleave_comments<'a>(source: &str, events: Vec<(Event<'a>, Span)>) -> Vec<
         tokens.push(Token::Event(event, span));
     }
     tokens
+}
+
+/// The index just past the closing quote of a quoted scalar starting at `start` (the
+/// parser's reported end can run past trailing comments).
+fn quoted_end<T: Copy + Into<char>>(chars: &[T], start: usize) -> Option<usize> {
+    let quote: char = (*chars.get(start)?).into();
+    let mut i = start + 1;
+    while i < chars.len() {
+        let c: char = chars[i].into();
+        if quote == '"' && c == '\\' {
+            i += 2;
+            continue;
+        }
+        if c == quote {
+            if quote == '\'' && chars.get(i + 1).map(|&n| n.into()) == Some('\'') {
+                i += 2;
+                continue;
+            }
+            return Some(i + 1);
+        }
+        i += 1;
+    }
+    None
 }
 
 struct Builder<'a, 'f, I: Iterator<Item = Token<'a>>> {
@@ -981,6 +1021,12 @@ mod tests {
             write_string(&mut out, input, 0, false);
             assert_eq!(out, expected, "for {input:?}");
         }
+    }
+
+    #[test]
+    fn inline_comment_after_quoted_value_moves_above() {
+        let docs = load("a: \"1.10\"   # note\nb: 'x' # two\n", "t.yaml").unwrap();
+        assert_eq!(emit(&docs), "# note\na: \"1.10\"\n# two\nb: x\n");
     }
 
     #[test]
