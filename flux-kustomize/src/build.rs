@@ -637,3 +637,86 @@ fn strip_build_annotations(r: &mut Resource) {
         meta.remove("annotations");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::{DiskFs, MemFs};
+
+    const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n";
+
+    #[test]
+    fn builds_in_memory_with_namespace_and_prefix() {
+        let mut fs = MemFs::new();
+        fs.write(
+            "app/kustomization.yaml",
+            "resources: [cm.yaml]\nnamespace: prod\nnamePrefix: p-\n",
+        )
+        .write("app/cm.yaml", CM);
+        let list = build(&fs, "/app").unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list.resources()[0].name(), "p-c");
+        assert_eq!(list.resources()[0].namespace(), "prod");
+    }
+
+    #[test]
+    fn cycle_is_an_error() {
+        let mut fs = MemFs::new();
+        fs.write("a/kustomization.yaml", "resources: [../b]\n")
+            .write("b/kustomization.yaml", "resources: [../a]\n");
+        let err = build(&fs, "/a").unwrap_err();
+        assert!(matches!(err, Error::Cycle { .. }), "{err}");
+    }
+
+    #[test]
+    fn file_outside_the_kustomization_is_refused_unless_unrestricted() {
+        let mut fs = MemFs::new();
+        fs.write("app/kustomization.yaml", "resources: [../cm.yaml]\n")
+            .write("cm.yaml", CM);
+        let err = build(&fs, "/app").unwrap_err();
+        assert!(matches!(err, Error::LoadRestrictor { .. }), "{err}");
+        let options = BuildOptions {
+            load_restrictor: LoadRestrictor::None,
+        };
+        assert_eq!(build_with(&fs, "/app", &options).unwrap().len(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_to_a_file_outside_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.yaml"), CM).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(
+            root.path().join("kustomization.yaml"),
+            "resources: [link.yaml]\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.yaml"),
+            root.path().join("link.yaml"),
+        )
+        .unwrap();
+        // Even with an unrestricted disk, the rootOnly restrictor resolves the link.
+        let err = build(&DiskFs::unrestricted(), root.path()).unwrap_err();
+        assert!(matches!(err, Error::LoadRestrictor { .. }), "{err}");
+        // A disk confined to the root refuses to open the target at all.
+        let options = BuildOptions {
+            load_restrictor: LoadRestrictor::None,
+        };
+        let fs = DiskFs::confined(root.path()).unwrap();
+        let err = build_with(&fs, root.path(), &options).unwrap_err();
+        assert!(matches!(err, Error::OutsideRoot { .. }), "{err}");
+    }
+
+    #[test]
+    fn remote_resources_are_a_clear_error() {
+        let mut fs = MemFs::new();
+        fs.write(
+            "app/kustomization.yaml",
+            "resources: [github.com/org/repo//path?ref=v1]\n",
+        );
+        let err = build(&fs, "/app").unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    }
+}

@@ -380,9 +380,91 @@ fn update_ref_item(item: &mut Value, target_kind: &str, lookup: &Lookup<'_>) -> 
     Ok(())
 }
 
-/// CRD-based configuration (`crds:`): kustomize reads x-kubernetes annotations we do not
-/// model yet; the files are still loaded and checked.
-pub(crate) fn merge_crd_config(_tc: &mut TransformerConfig, _docs: &[Value]) {}
+/// Configuration from `crds:` files (OpenAPI definitions keyed by type name): fields
+/// marked with kustomize's `x-kubernetes-*` extensions become name references, label
+/// selectors, annotations or identity (prefix) fields of that kind.
+pub(crate) fn merge_crd_config(tc: &mut TransformerConfig, docs: &[Value]) {
+    for doc in docs {
+        let Some(types) = doc.as_object() else {
+            continue;
+        };
+        for (type_name, api) in types {
+            let props = api.get("Schema").and_then(|s| s.get("properties"));
+            let looks_like_kind = ["kind", "apiVersion", "metadata"]
+                .iter()
+                .all(|k| props.and_then(|p| p.get(*k)).is_some());
+            if !looks_like_kind {
+                continue;
+            }
+            let kind = type_name.rsplit('.').next().unwrap_or(type_name);
+            load_crd_type(tc, kind, types, type_name, &[], 0);
+        }
+    }
+}
+
+fn load_crd_type(
+    tc: &mut TransformerConfig,
+    kind: &str,
+    types: &Map<String, Value>,
+    type_name: &str,
+    path: &[String],
+    depth: usize,
+) {
+    if depth > 32 {
+        return;
+    }
+    let Some(props) = types
+        .get(type_name)
+        .and_then(|t| t.get("Schema"))
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+    else {
+        return;
+    };
+    for (prop, schema) in props {
+        let mut here = path.to_vec();
+        here.push(prop.clone());
+        let spec = |p: &[String]| FieldSpec::new("", "", kind, &p.join("/"), false);
+        let ext = |k: &str| schema.get(k).and_then(Value::as_str);
+        if ext("x-kubernetes-annotation").is_some() {
+            tc.common_annotations.push(spec(&here));
+        }
+        if ext("x-kubernetes-label-selector").is_some() {
+            tc.common_labels.push(spec(&here));
+        }
+        if ext("x-kubernetes-identity").is_some() {
+            tc.name_prefix.push(spec(&here));
+        }
+        if let (Some(version), Some(ref_kind)) = (
+            ext("x-kubernetes-object-ref-api-version"),
+            ext("x-kubernetes-object-ref-kind"),
+        ) {
+            let mut name_path = here.clone();
+            name_path.push(
+                ext("x-kubernetes-object-ref-name-key")
+                    .unwrap_or("name")
+                    .to_string(),
+            );
+            let target = Gvk {
+                group: String::new(),
+                version: version.to_string(),
+                kind: ref_kind.to_string(),
+            };
+            let referrer = spec(&name_path);
+            if let Some(rule) = tc.name_reference.iter_mut().find(|r| r.target == target) {
+                rule.specs.push(referrer);
+            } else {
+                tc.name_reference.push(crate::fieldspec::NameRef {
+                    target,
+                    specs: vec![referrer],
+                });
+            }
+        }
+        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+            load_crd_type(tc, kind, types, reference, &here, depth + 1);
+        }
+    }
+}
 
 /// `buildMetadata: [managedByLabel]` adds kustomize's managed-by label.
 pub(crate) fn build_metadata(resources: &mut [Resource], options: &[String], _kfile: &Path) -> Res {
