@@ -17,6 +17,7 @@ mod build;
 mod error;
 mod fieldspec;
 mod filters;
+pub mod flux;
 pub mod fs;
 mod generators;
 mod patch;
