@@ -246,7 +246,9 @@ impl Builder<'_> {
                 message: "helmCharts: Helm is not enabled (kustomize's --enable-helm)".into(),
             });
         }
-        // Resources, in order; bases behave as resources.
+        // Resources, in order; bases behave as resources. One id set for the whole field
+        // keeps duplicate detection linear.
+        let mut seen: HashSet<_> = acc.resources.iter().map(|r| r.id().key()).collect();
         for entry in k.bases.iter().chain(&k.resources) {
             if is_remote(entry) {
                 return Err(Error::Unsupported {
@@ -259,7 +261,7 @@ impl Builder<'_> {
                 let sub = self.accumulate(&path, None)?;
                 acc.config.merge(&sub.config);
                 acc.vars.extend(sub.vars);
-                append_resources(&mut acc.resources, sub.resources, kfile)?;
+                append_resources(&mut acc.resources, &mut seen, sub.resources, kfile)?;
             } else {
                 let (path, text) = self.read_text(kfile, dir, entry).map_err(|e| match e {
                     Error::Io { path, source } => Error::Kustomization {
@@ -269,7 +271,7 @@ impl Builder<'_> {
                     other => other,
                 })?;
                 let loaded = Self::parse_resources(&path, &text)?;
-                append_resources(&mut acc.resources, loaded, kfile)?;
+                append_resources(&mut acc.resources, &mut seen, loaded, kfile)?;
             }
         }
         // Transformer configurations and CRDs.
@@ -498,10 +500,10 @@ fn push_resource(path: &Path, doc: Value, out: &mut Vec<Resource>) -> Result<()>
 /// Appends resources, refusing duplicate ids.
 pub(crate) fn append_resources(
     into: &mut Vec<Resource>,
+    seen: &mut HashSet<(crate::resource::Gvk, String, String)>,
     more: Vec<Resource>,
     kfile: &Path,
 ) -> Result<()> {
-    let mut seen: HashSet<_> = into.iter().map(|r| r.id().key()).collect();
     for r in more {
         let id = r.id();
         if !seen.insert(id.key()) {
@@ -559,13 +561,14 @@ fn sort_resources(
             } else {
                 crate::resource::legacy_rank(&id.gvk.kind)
             };
-            (rank, id)
+            let gvk_key = id.gvk.legacy_cmp_string();
+            (rank, id, gvk_key)
         })
         .collect();
     let mut idx: Vec<usize> = (0..resources.len()).collect();
     idx.sort_by(|&a, &b| {
-        let (ra, ia) = &keyed[a];
-        let (rb, ib) = &keyed[b];
+        let (ra, ia, ga) = &keyed[a];
+        let (rb, ib, gb) = &keyed[b];
         ra.cmp(rb)
             .then_with(|| {
                 if ia.gvk == ib.gvk {
@@ -574,7 +577,7 @@ fn sort_resources(
                     let ns_special = ia.gvk.kind == "Namespace"
                         && ib.gvk.kind == "Namespace"
                         && (ia.gvk.group.is_empty() || ib.gvk.group.is_empty());
-                    let o = ia.gvk.legacy_cmp_string().cmp(&ib.gvk.legacy_cmp_string());
+                    let o = ga.cmp(gb);
                     if ns_special {
                         o.reverse()
                     } else {
@@ -600,7 +603,10 @@ fn sort_resources(
                 (ns(&ia.namespace), nm(&ia.name)).cmp(&(ns(&ib.namespace), nm(&ib.name)))
             })
     });
-    let mut taken: Vec<Option<Resource>> = resources.iter().cloned().map(Some).collect();
+    let mut taken: Vec<Option<Resource>> = resources
+        .iter_mut()
+        .map(|r| Some(std::mem::replace(r, Resource::new(Value::Null))))
+        .collect();
     for (slot, i) in idx.into_iter().enumerate() {
         if let Some(r) = taken[i].take() {
             resources[slot] = r;

@@ -13,6 +13,8 @@ use serde_json::Value;
 
 /// Parses every non-empty document of a multi-document YAML stream.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
+    let adjusted = go_yaml_folding(text);
+    let text = adjusted.as_deref().unwrap_or(text);
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
         let mut value = Value::deserialize(doc).map_err(|e| e.to_string())?;
@@ -22,6 +24,101 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
         }
     }
     Ok(out)
+}
+
+/// The block scalar header ending a line (`key: >-`, `- |`), if any: (folded, has an
+/// explicit indentation digit).
+fn block_header(line: &str) -> Option<(bool, bool)> {
+    let mut t = line.trim_end();
+    if let Some(i) = t.find(" #") {
+        t = t[..i].trim_end();
+    }
+    let token = t.rsplit(' ').next()?;
+    let mut chars = token.chars();
+    let kind = chars.next()?;
+    if kind != '>' && kind != '|' {
+        return None;
+    }
+    let rest = chars.as_str();
+    if !rest
+        .chars()
+        .all(|c| c == '-' || c == '+' || c.is_ascii_digit())
+        || rest.len() > 2
+    {
+        return None;
+    }
+    let before = t[..t.len() - token.len()].trim_end();
+    if !(before.is_empty() || before.ends_with(':') || before.ends_with('-') || before == "---") {
+        return None;
+    }
+    Some((kind == '>', rest.chars().any(|c| c.is_ascii_digit())))
+}
+
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+/// kustomize reads YAML with go-yaml, which keeps one more line break than the YAML
+/// spec (and libyaml) where a folded block scalar goes from a normal line to a
+/// more-indented one. An empty line at that spot gives the same value under the spec's
+/// rules, so we add one before parsing. Literal blocks are skipped untouched.
+fn go_yaml_folding(text: &str) -> Option<String> {
+    if !text.contains('>') {
+        return None;
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut inserts: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let Some((folded, explicit)) = block_header(lines[i]) else {
+            i += 1;
+            continue;
+        };
+        let parent = indent_of(lines[i]);
+        let mut j = i + 1;
+        let mut block_indent = None;
+        let mut previous_normal = false;
+        while j < lines.len() {
+            let line = lines[j].trim_end_matches('\r');
+            if line.trim().is_empty() {
+                previous_normal = false;
+                j += 1;
+                continue;
+            }
+            let ind = indent_of(line);
+            if ind <= parent {
+                break;
+            }
+            let base = *block_indent.get_or_insert(ind);
+            if ind < base {
+                break;
+            }
+            if folded && !explicit {
+                if ind > base && previous_normal {
+                    inserts.push(j);
+                }
+                previous_normal = ind == base && !line[ind..].starts_with('\t');
+            }
+            j += 1;
+        }
+        i = j.max(i + 1);
+    }
+    if inserts.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + inserts.len());
+    let mut next = inserts.iter().peekable();
+    for (n, line) in lines.iter().enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        if next.peek() == Some(&&n) {
+            next.next();
+            out.push('\n');
+        }
+        out.push_str(line);
+    }
+    Some(out)
 }
 
 /// Resolves YAML merge keys (`<<: *anchor`): keys of the merged maps fill in what the
@@ -718,6 +815,14 @@ mod tests {
     fn nested_sequences_and_natural_key_order() {
         let v = json!({"k10": 1, "k9": 2, "l": [[1, 2], "x"]});
         assert_eq!(to_yaml(&v), "k9: 2\nk10: 1\nl:\n- - 1\n  - 2\n- x\n");
+    }
+
+    #[test]
+    fn folded_scalars_keep_go_yaml_breaks_before_more_indented_lines() {
+        let docs = parse_documents("a: >\n  x(\n    y\n  )\nb: |\n  k: >\n  x\n    y\n").unwrap();
+        assert_eq!(docs[0]["a"], "x(\n\n  y\n)\n");
+        // Literal blocks are untouched, even when they contain a '>' header.
+        assert_eq!(docs[0]["b"], "k: >\nx\n  y\n");
     }
 
     #[test]
