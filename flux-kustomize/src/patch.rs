@@ -498,6 +498,26 @@ fn strip_directives(v: &mut Value) {
     }
 }
 
+/// A patch subtree with nothing to merge into is copied as kustomize copies it: null
+/// fields (deletions of nothing) and `$patch` markers dropped, other keys kept.
+fn clean_new_subtree(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, val| !val.is_null() && k != "$patch");
+            for child in m.values_mut() {
+                clean_new_subtree(child);
+            }
+        }
+        Value::Array(items) => {
+            items.retain(|i| i.get("$patch").and_then(Value::as_str) != Some("delete"));
+            for child in items {
+                clean_new_subtree(child);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn merge_map(target: &mut Value, patch: &Map<String, Value>) {
     let Some(t) = target.as_object_mut() else {
         return;
@@ -538,7 +558,7 @@ fn merge_map(target: &mut Value, patch: &Map<String, Value>) {
                         }
                     } else {
                         let mut v = pv.clone();
-                        strip_directives(&mut v);
+                        clean_new_subtree(&mut v);
                         t.insert(key.clone(), v);
                     }
                 }
