@@ -55,6 +55,7 @@ pub fn build_with(
         fs,
         options,
         stack: Vec::new(),
+        roots: std::cell::RefCell::default(),
     };
     let mut acc = builder.accumulate(&dir, None)?;
     let top_file = acc.file.clone();
@@ -92,6 +93,8 @@ struct Builder<'a> {
     fs: &'a dyn FileSystem,
     options: &'a BuildOptions,
     stack: Vec<PathBuf>,
+    /// Canonical form of each kustomization directory seen, for the load restrictor.
+    roots: std::cell::RefCell<HashMap<PathBuf, PathBuf>>,
 }
 
 /// Remote references that need a fetcher this library does not have.
@@ -127,7 +130,17 @@ impl Builder<'_> {
                 },
                 other => other,
             })?;
-            let root = self.fs.canonical(dir)?;
+            let cached = self.roots.borrow().get(dir).cloned();
+            let root = match cached {
+                Some(root) => root,
+                None => {
+                    let root = self.fs.canonical(dir)?;
+                    self.roots
+                        .borrow_mut()
+                        .insert(dir.to_path_buf(), root.clone());
+                    root
+                }
+            };
             if !real.starts_with(&root) {
                 return Err(Error::LoadRestrictor {
                     kustomization: kfile.to_path_buf(),

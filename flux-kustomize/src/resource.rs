@@ -32,14 +32,18 @@ impl Gvk {
     /// Whether kustomize's built-in schema (Kubernetes 1.21 plus a few later kinds)
     /// knows this apiVersion and kind as cluster-scoped. Unknown kinds are namespaced.
     pub fn is_cluster_scoped(&self) -> bool {
-        let api_version = if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
+        let matches_api_version = |a: &str| {
+            if self.group.is_empty() {
+                a == self.version
+            } else {
+                a.strip_prefix(self.group.as_str())
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    == Some(self.version.as_str())
+            }
         };
         CLUSTER_SCOPED
             .iter()
-            .any(|(a, k)| *k == self.kind && *a == api_version)
+            .any(|(a, k)| *k == self.kind && matches_api_version(a))
     }
 
     /// kustomize's legacy order: selected kinds first and last, the rest by
