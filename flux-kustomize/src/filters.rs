@@ -245,17 +245,14 @@ pub(crate) fn image(resources: &mut [Resource], img: &Image, specs: &[FieldSpec]
 /// Name references: point every referring field at the current name of what it names.
 pub(crate) fn name_reference(resources: &mut [Resource], tc: &TransformerConfig) -> Res {
     // Index: kind -> old or current name -> resource indexes.
-    let mut index: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    let mut index: HashMap<String, HashMap<String, Vec<usize>>> = HashMap::new();
     for (i, r) in resources.iter().enumerate() {
-        let kind = r.kind().to_string();
+        let by_name = index.entry(r.kind().to_string()).or_default();
         let mut names: Vec<&str> = r.all_names().map(|(_, n)| n).collect();
         names.sort_unstable();
         names.dedup();
         for n in names {
-            index
-                .entry((kind.clone(), n.to_string()))
-                .or_default()
-                .push(i);
+            by_name.entry(n.to_string()).or_default().push(i);
         }
     }
     let info: Vec<(Gvk, String, String, bool)> = resources
@@ -283,7 +280,9 @@ pub(crate) fn name_reference(resources: &mut [Resource], tc: &TransformerConfig)
                 let lookup = |old: &str,
                               ns_hint: Option<&str>|
                  -> Result<Option<(String, String)>, String> {
-                    let Some(cands) = index.get(&(rule.target.kind.clone(), old.to_string()))
+                    let Some(cands) = index
+                        .get(rule.target.kind.as_str())
+                        .and_then(|by_name| by_name.get(old))
                     else {
                         return Ok(None);
                     };

@@ -163,10 +163,9 @@ pub fn to_yaml(value: &Value) -> String {
 }
 
 fn write_map(out: &mut String, map: &serde_json::Map<String, Value>, indent: usize) {
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort_by(|a, b| key_order(a, b));
-    for key in keys {
-        let value = &map[key.as_str()];
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| key_order(a.0, b.0));
+    for (key, value) in entries {
         push_indent(out, indent);
         write_string(out, key, indent, true);
         out.push(':');
@@ -259,16 +258,30 @@ fn push_indent(out: &mut String, indent: usize) {
 
 /// yaml.v2's key order: letters before other runes, digit runs compared as numbers.
 pub fn key_order(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return natural_order(a.as_bytes(), b.as_bytes(), u8::is_ascii_alphabetic, |c| {
+            c.is_ascii_digit().then(|| u32::from(c - b'0'))
+        });
+    }
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
+    natural_order(&ar, &br, |c| c.is_alphabetic(), |c| c.to_digit(10))
+}
+
+fn natural_order<T: Copy + Ord>(
+    ar: &[T],
+    br: &[T],
+    is_letter: impl Fn(&T) -> bool,
+    digit: impl Fn(T) -> Option<u32>,
+) -> Ordering {
     let mut i = 0;
     while i < ar.len() && i < br.len() {
         if ar[i] == br[i] {
             i += 1;
             continue;
         }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
+        let al = is_letter(&ar[i]);
+        let bl = is_letter(&br[i]);
         if al && bl {
             return ar[i].cmp(&br[i]);
         }
@@ -280,11 +293,11 @@ pub fn key_order(a: &str, b: &str) -> Ordering {
             };
         }
         let (mut an, mut bn) = (0_i64, 0_i64);
-        if ar[i] == '0' || br[i] == '0' {
+        if digit(ar[i]) == Some(0) || digit(br[i]) == Some(0) {
             let mut j = i;
-            while j > 0 && ar[j - 1].is_ascii_digit() {
+            while j > 0 && digit(ar[j - 1]).is_some() {
                 j -= 1;
-                if ar[j] != '0' {
+                if digit(ar[j]) != Some(0) {
                     an = 1;
                     bn = 1;
                     break;
@@ -292,12 +305,12 @@ pub fn key_order(a: &str, b: &str) -> Ordering {
             }
         }
         let mut ai = i;
-        while let Some(d) = ar.get(ai).and_then(|c| c.to_digit(10)) {
+        while let Some(d) = ar.get(ai).and_then(|c| digit(*c)) {
             an = an.wrapping_mul(10).wrapping_add(i64::from(d));
             ai += 1;
         }
         let mut bi = i;
-        while let Some(d) = br.get(bi).and_then(|c| c.to_digit(10)) {
+        while let Some(d) = br.get(bi).and_then(|c| digit(*c)) {
             bn = bn.wrapping_mul(10).wrapping_add(i64::from(d));
             bi += 1;
         }

@@ -51,6 +51,9 @@ pub fn run(command: &KustomizeCommand, out: &mut dyn Write) -> anyhow::Result<()
             let list = build_with(&fs, &dir, &options)
                 .with_context(|| format!("building {}", dir.display()))?;
             out.write_all(list.to_yaml().as_bytes())?;
+            // The process ends right after printing: freeing thousands of trees would only
+            // cost time.
+            std::mem::forget(list);
             Ok(())
         }
     }
