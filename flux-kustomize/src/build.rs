@@ -72,6 +72,15 @@ pub fn build_with(
     Ok(ResourceList::new(acc.resources))
 }
 
+fn within(kfile: &Path, field: &'static str, entry: &str, source: Error) -> Error {
+    Error::Within {
+        path: kfile.to_path_buf(),
+        field,
+        entry: entry.to_string(),
+        source: Box::new(source),
+    }
+}
+
 fn transform_err(path: &Path, field: &str, message: String) -> Error {
     Error::Transform {
         path: path.to_path_buf(),
@@ -271,7 +280,9 @@ impl Builder<'_> {
             }
             let path = join_clean(dir, entry);
             if self.fs.is_dir(&path) {
-                let sub = self.accumulate(&path, None)?;
+                let sub = self
+                    .accumulate(&path, None)
+                    .map_err(|e| within(kfile, "resources", entry, e))?;
                 acc.config.merge(&sub.config);
                 acc.vars.extend(sub.vars);
                 append_resources(&mut acc.resources, &mut seen, sub.resources, kfile)?;
@@ -338,7 +349,9 @@ impl Builder<'_> {
                 },
             );
             let file = taken.file.clone();
-            acc = self.accumulate(&path, Some(taken))?;
+            acc = self
+                .accumulate(&path, Some(taken))
+                .map_err(|e| within(kfile, "components", entry, e))?;
             acc.file = file;
         }
         // Built-in transformers, in kustomize's order.
@@ -684,7 +697,14 @@ mod tests {
         fs.write("a/kustomization.yaml", "resources: [../b]\n")
             .write("b/kustomization.yaml", "resources: [../a]\n");
         let err = build(&fs, "/a").unwrap_err();
-        assert!(matches!(err, Error::Cycle { .. }), "{err}");
+        // The chain names each kustomization on the way to the cycle.
+        let Error::Within { source, .. } = &err else {
+            panic!("{err}");
+        };
+        let Error::Within { source, .. } = source.as_ref() else {
+            panic!("{source}");
+        };
+        assert!(matches!(source.as_ref(), Error::Cycle { .. }), "{source}");
     }
 
     #[test]
