@@ -294,7 +294,10 @@ impl Builder<'_> {
                     },
                     other => other,
                 })?;
-                let loaded = Self::parse_resources(&path, &text)?;
+                let mut loaded = Self::parse_resources(&path, &text)?;
+                for r in &mut loaded {
+                    r.origin = Some(crate::resource::Origin::File(path.clone()));
+                }
                 append_resources(&mut acc.resources, &mut seen, loaded, kfile)?;
             }
         }
@@ -320,7 +323,21 @@ impl Builder<'_> {
         }
         // Generators.
         let mut read = |rel: &str| self.read_restricted(kfile, dir, rel);
+        let before = acc.resources.len();
         generators::run(k, &mut acc.resources, &mut read).map_err(|e| e.in_file(kfile))?;
+        for r in &mut acc.resources[before..] {
+            if r.origin.is_none() {
+                let kind = if r.kind() == "Secret" {
+                    "SecretGenerator"
+                } else {
+                    "ConfigMapGenerator"
+                };
+                r.origin = Some(crate::resource::Origin::Generator {
+                    kustomization: kfile.to_path_buf(),
+                    kind,
+                });
+            }
+        }
         for entry in &k.generators {
             let configs = self.plugin_configs(kfile, dir, entry)?;
             for config in configs {
@@ -452,7 +469,7 @@ impl Builder<'_> {
         if k.sort_options.is_some() {
             acc.sort.clone_from(&k.sort_options);
         }
-        filters::build_metadata(&mut acc.resources, &k.build_metadata, kfile)
+        filters::build_metadata(&mut acc.resources, &k.build_metadata, dir)
             .map_err(|message| transform_err(kfile, "buildMetadata", message))?;
         Ok(acc)
     }

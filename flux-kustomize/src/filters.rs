@@ -466,7 +466,7 @@ fn load_crd_type(
 }
 
 /// `buildMetadata: [managedByLabel]` adds kustomize's managed-by label.
-pub(crate) fn build_metadata(resources: &mut [Resource], options: &[String], _kfile: &Path) -> Res {
+pub(crate) fn build_metadata(resources: &mut [Resource], options: &[String], dir: &Path) -> Res {
     for option in options {
         match option.as_str() {
             "managedByLabel" => {
@@ -483,11 +483,57 @@ pub(crate) fn build_metadata(resources: &mut [Resource], options: &[String], _kf
                     }
                 }
             }
-            "originAnnotations" | "transformerAnnotations" => {}
+            "originAnnotations" => {
+                for r in resources.iter_mut() {
+                    let Some(origin) = r.origin.clone() else {
+                        continue;
+                    };
+                    let text = match origin {
+                        crate::resource::Origin::File(path) => {
+                            format!("path: {}\n", relative_path(dir, &path))
+                        }
+                        crate::resource::Origin::Generator { kustomization, kind } => format!(
+                            "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n",
+                            relative_path(dir, &kustomization)
+                        ),
+                    };
+                    let meta = r.metadata_mut();
+                    let annotations = meta
+                        .entry("annotations")
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if !annotations.is_object() {
+                        *annotations = Value::Object(Map::new());
+                    }
+                    if let Some(a) = annotations.as_object_mut() {
+                        a.entry("config.kubernetes.io/origin")
+                            .or_insert(Value::String(text));
+                    }
+                }
+            }
+            "transformerAnnotations" => {}
             other => return Err(format!("unknown buildMetadata option '{other}'")),
         }
     }
     Ok(())
+}
+
+/// `to` relative to the directory `from` (both absolute and clean), with `..` steps.
+fn relative_path(from: &Path, to: &Path) -> String {
+    let from: Vec<_> = from.components().collect();
+    let to_parts: Vec<_> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut parts: Vec<String> =
+        std::iter::repeat_n("..".to_string(), from.len() - common).collect();
+    parts.extend(
+        to_parts[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().to_string()),
+    );
+    parts.join("/")
 }
 
 /// Splits a replacement/var field path (`a.b[name=x].c`, with `\.` escapes).

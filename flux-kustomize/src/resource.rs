@@ -247,6 +247,18 @@ pub struct Resource {
     pub(crate) needs_hash: bool,
     /// Generator behavior (create, merge, replace) for generated objects.
     pub(crate) behavior: Option<String>,
+    /// Where the resource came from, for `buildMetadata: [originAnnotations]`.
+    pub(crate) origin: Option<Origin>,
+}
+
+/// The origin of a resource: a file, or a generator configured in a kustomization.
+#[derive(Debug, Clone)]
+pub(crate) enum Origin {
+    File(std::path::PathBuf),
+    Generator {
+        kustomization: std::path::PathBuf,
+        kind: &'static str,
+    },
 }
 
 impl Resource {
@@ -257,6 +269,7 @@ impl Resource {
             previous: Vec::new(),
             needs_hash: false,
             behavior: None,
+            origin: None,
         }
     }
 
