@@ -483,7 +483,7 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) -> std::result::Result
 fn strip_directives(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            m.retain(|k, _| !k.starts_with('$'));
+            m.retain(|k, _| k != "$patch");
             for child in m.values_mut() {
                 strip_directives(child);
             }
@@ -522,20 +522,10 @@ fn merge_map(target: &mut Value, patch: &Map<String, Value>) {
     let Some(t) = target.as_object_mut() else {
         return;
     };
-    let retain: Option<Vec<String>> = patch.get("$retainKeys").and_then(Value::as_array).map(|a| {
-        a.iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect()
-    });
+    // kustomize (kyaml) acts on `$patch` only; `$retainKeys`, `$setElementOrder/..` and
+    // `$deleteFromPrimitiveList/..` are merged as ordinary keys, as it does.
     for (key, pv) in patch {
-        if key == "$patch" || key == "$retainKeys" || key.starts_with("$setElementOrder/") {
-            continue;
-        }
-        if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(Value::Array(items)), Some(del)) = (t.get_mut(field), pv.as_array()) {
-                items.retain(|i| !del.contains(i));
-            }
+        if key == "$patch" {
             continue;
         }
         match pv {
@@ -584,9 +574,6 @@ fn merge_map(target: &mut Value, patch: &Map<String, Value>) {
                 t.insert(key.clone(), scalar.clone());
             }
         }
-    }
-    if let Some(keep) = retain {
-        t.retain(|k, _| keep.contains(k));
     }
 }
 
