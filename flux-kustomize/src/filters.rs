@@ -369,7 +369,8 @@ fn update_ref_item(item: &mut Value, target_kind: &str, lookup: &Lookup<'_>) -> 
                 .map(str::to_string);
             if let Some((name, new_ns)) = lookup(&old, ns.as_deref())? {
                 m.insert("name".into(), Value::String(name));
-                if ns.is_some() && !new_ns.is_empty() {
+                // kustomize points the reference at the object's namespace too.
+                if !new_ns.is_empty() {
                     m.insert("namespace".into(), Value::String(new_ns));
                 }
             }
