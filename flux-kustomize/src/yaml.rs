@@ -63,18 +63,28 @@ fn indent_of(line: &str) -> usize {
 /// more-indented one. An empty line at that spot gives the same value under the spec's
 /// rules, so we add one before parsing. Literal blocks are skipped untouched.
 fn go_yaml_folding(text: &str) -> Option<String> {
-    if !text.contains('>') {
+    let has_fold = text.contains('>');
+    let has_zero = text.contains(" 0");
+    if !has_fold && !has_zero {
         return None;
     }
-    let lines: Vec<&str> = text.split('\n').collect();
+    let mut lines: Vec<std::borrow::Cow<'_, str>> =
+        text.split('\n').map(std::borrow::Cow::Borrowed).collect();
     let mut inserts: Vec<usize> = Vec::new();
+    let mut changed = false;
     let mut i = 0;
     while i < lines.len() {
-        let Some((folded, explicit)) = block_header(lines[i]) else {
+        let Some((folded, explicit)) = block_header(&lines[i]) else {
+            if has_zero {
+                if let Some(line) = leading_zero_number(&lines[i]) {
+                    lines[i] = std::borrow::Cow::Owned(line);
+                    changed = true;
+                }
+            }
             i += 1;
             continue;
         };
-        let parent = indent_of(lines[i]);
+        let parent = indent_of(&lines[i]);
         let mut j = i + 1;
         let mut block_indent = None;
         let mut previous_normal = false;
@@ -103,7 +113,7 @@ fn go_yaml_folding(text: &str) -> Option<String> {
         }
         i = j.max(i + 1);
     }
-    if inserts.is_empty() {
+    if inserts.is_empty() && !changed {
         return None;
     }
     let mut out = String::with_capacity(text.len() + inserts.len());
@@ -119,6 +129,40 @@ fn go_yaml_folding(text: &str) -> Option<String> {
         out.push_str(line);
     }
     Some(out)
+}
+
+/// go-yaml reads a plain `0644` as the octal integer 420 (and `08` as 8), where the YAML
+/// 1.2 core schema keeps a string. Rewrites such a block value to its decimal form.
+fn leading_zero_number(line: &str) -> Option<String> {
+    let end = line.trim_end_matches(['\r', ' ']);
+    let (body, _) = match end.find(" #") {
+        Some(i) => (&end[..i], &end[i..]),
+        None => (end, ""),
+    };
+    let body = body.trim_end();
+    let start = body.rfind(' ')? + 1;
+    let token = &body[start..];
+    let before = body[..start].trim_end();
+    let value_position = before.ends_with(':') || before == "-" || before.ends_with(" -");
+    if !value_position
+        || token.len() < 2
+        || !token.starts_with('0')
+        || !token.bytes().all(|b| b.is_ascii_digit())
+        || before.matches('"').count() % 2 == 1
+        || before.matches('\'').count() % 2 == 1
+    {
+        return None;
+    }
+    let value = if token.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        i64::from_str_radix(&token[1..], 8).ok()?
+    } else {
+        token.parse::<i64>().ok()?
+    };
+    Some(format!(
+        "{}{value}{}",
+        &line[..start],
+        &line[start + token.len()..]
+    ))
 }
 
 /// Resolves YAML merge keys (`<<: *anchor`): keys of the merged maps fill in what the
@@ -245,9 +289,30 @@ fn write_number(out: &mut String, n: &serde_json::Number) {
         if f.fract() == 0.0 && f.abs() < 1e21 {
             let _ = write!(out, "{f:.0}");
         } else {
-            let _ = write!(out, "{f}");
+            out.push_str(&go_float(f));
         }
     }
+}
+
+/// A float as Go's `strconv.FormatFloat(f, 'g', -1, 64)` writes it (what yaml.v2 uses):
+/// shortest digits, exponent form below 1e-4 and from 1e6 on.
+fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+.inf" } else { "-.inf" }.into();
+    }
+    let sci = format!("{f:e}");
+    let Some((mantissa, exp)) = sci.split_once('e') else {
+        return sci;
+    };
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        return format!("{f}");
+    }
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
 }
 
 fn push_indent(out: &mut String, indent: usize) {
