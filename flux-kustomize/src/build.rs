@@ -766,6 +766,18 @@ mod tests {
     }
 
     #[test]
+    fn json_patch_replacing_the_whole_object_is_an_error_not_a_panic() {
+        let mut fs = MemFs::new();
+        fs.write(
+            "app/kustomization.yaml",
+            "resources: [cm.yaml]\npatches:\n- target: {kind: ConfigMap}\n  patch: '[{\"op\": \"replace\", \"path\": \"\", \"value\": 5}]'\nnamespace: x\n",
+        )
+        .write("app/cm.yaml", CM);
+        let err = build(&fs, "/app").unwrap_err();
+        assert!(matches!(err, Error::Transform { .. }), "{err}");
+    }
+
+    #[test]
     fn remote_resources_are_a_clear_error() {
         let mut fs = MemFs::new();
         fs.write(

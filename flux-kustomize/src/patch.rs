@@ -180,6 +180,16 @@ fn apply_patch_entry(
                 let before = (r.name().to_string(), r.kind().to_string());
                 json_patch::patch(r.value_mut(), &ops)
                     .map_err(|e| fail(&origin, field, format!("{}: {e}", before.0)))?;
+                if !r.value().is_object() || r.kind().is_empty() {
+                    return Err(fail(
+                        &origin,
+                        field,
+                        format!(
+                            "{}: the patch left something that is not a resource",
+                            before.0
+                        ),
+                    ));
+                }
                 after_patch(r, &before, &options);
             }
         }
