@@ -205,7 +205,10 @@ fn flux_generated_kustomizations_build() {
                 failed += 1;
                 println!("generated build failed: {}/{path}: {e}", row[0]);
             }
-            Err(_) => panic!("panic building {}/{path}", row[0]),
+            Err(payload) => {
+                eprintln!("panic building {}/{path}", row[0]);
+                std::panic::resume_unwind(payload)
+            }
         }
     }
     println!(
