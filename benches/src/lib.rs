@@ -1,1 +1,3 @@
 //! Input generators shared by the criterion benchmarks.
+
+pub mod kustomize_tree;

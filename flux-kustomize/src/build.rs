@@ -55,6 +55,7 @@ pub fn build_with(
         fs,
         options,
         stack: Vec::new(),
+        roots: std::cell::RefCell::default(),
     };
     let mut acc = builder.accumulate(&dir, None)?;
     let top_file = acc.file.clone();
@@ -69,6 +70,15 @@ pub fn build_with(
         strip_build_annotations(r);
     }
     Ok(ResourceList::new(acc.resources))
+}
+
+fn within(kfile: &Path, field: &'static str, entry: &str, source: Error) -> Error {
+    Error::Within {
+        path: kfile.to_path_buf(),
+        field,
+        entry: entry.to_string(),
+        source: Box::new(source),
+    }
 }
 
 fn transform_err(path: &Path, field: &str, message: String) -> Error {
@@ -92,6 +102,8 @@ struct Builder<'a> {
     fs: &'a dyn FileSystem,
     options: &'a BuildOptions,
     stack: Vec<PathBuf>,
+    /// Canonical form of each kustomization directory seen, for the load restrictor.
+    roots: std::cell::RefCell<HashMap<PathBuf, PathBuf>>,
 }
 
 /// Remote references that need a fetcher this library does not have.
@@ -127,7 +139,17 @@ impl Builder<'_> {
                 },
                 other => other,
             })?;
-            let root = self.fs.canonical(dir)?;
+            let cached = self.roots.borrow().get(dir).cloned();
+            let root = match cached {
+                Some(root) => root,
+                None => {
+                    let root = self.fs.canonical(dir)?;
+                    self.roots
+                        .borrow_mut()
+                        .insert(dir.to_path_buf(), root.clone());
+                    root
+                }
+            };
             if !real.starts_with(&root) {
                 return Err(Error::LoadRestrictor {
                     kustomization: kfile.to_path_buf(),
@@ -246,7 +268,9 @@ impl Builder<'_> {
                 message: "helmCharts: Helm is not enabled (kustomize's --enable-helm)".into(),
             });
         }
-        // Resources, in order; bases behave as resources.
+        // Resources, in order; bases behave as resources. One id set for the whole field
+        // keeps duplicate detection linear.
+        let mut seen: HashSet<_> = acc.resources.iter().map(|r| r.id().key()).collect();
         for entry in k.bases.iter().chain(&k.resources) {
             if is_remote(entry) {
                 return Err(Error::Unsupported {
@@ -256,10 +280,12 @@ impl Builder<'_> {
             }
             let path = join_clean(dir, entry);
             if self.fs.is_dir(&path) {
-                let sub = self.accumulate(&path, None)?;
+                let sub = self
+                    .accumulate(&path, None)
+                    .map_err(|e| within(kfile, "resources", entry, e))?;
                 acc.config.merge(&sub.config);
                 acc.vars.extend(sub.vars);
-                append_resources(&mut acc.resources, sub.resources, kfile)?;
+                append_resources(&mut acc.resources, &mut seen, sub.resources, kfile)?;
             } else {
                 let (path, text) = self.read_text(kfile, dir, entry).map_err(|e| match e {
                     Error::Io { path, source } => Error::Kustomization {
@@ -268,8 +294,11 @@ impl Builder<'_> {
                     },
                     other => other,
                 })?;
-                let loaded = Self::parse_resources(&path, &text)?;
-                append_resources(&mut acc.resources, loaded, kfile)?;
+                let mut loaded = Self::parse_resources(&path, &text)?;
+                for r in &mut loaded {
+                    r.origin = Some(crate::resource::Origin::File(path.clone()));
+                }
+                append_resources(&mut acc.resources, &mut seen, loaded, kfile)?;
             }
         }
         // Transformer configurations and CRDs.
@@ -294,7 +323,21 @@ impl Builder<'_> {
         }
         // Generators.
         let mut read = |rel: &str| self.read_restricted(kfile, dir, rel);
+        let before = acc.resources.len();
         generators::run(k, &mut acc.resources, &mut read).map_err(|e| e.in_file(kfile))?;
+        for r in &mut acc.resources[before..] {
+            if r.origin.is_none() {
+                let kind = if r.kind() == "Secret" {
+                    "SecretGenerator"
+                } else {
+                    "ConfigMapGenerator"
+                };
+                r.origin = Some(crate::resource::Origin::Generator {
+                    kustomization: kfile.to_path_buf(),
+                    kind,
+                });
+            }
+        }
         for entry in &k.generators {
             let configs = self.plugin_configs(kfile, dir, entry)?;
             for config in configs {
@@ -323,7 +366,9 @@ impl Builder<'_> {
                 },
             );
             let file = taken.file.clone();
-            acc = self.accumulate(&path, Some(taken))?;
+            acc = self
+                .accumulate(&path, Some(taken))
+                .map_err(|e| within(kfile, "components", entry, e))?;
             acc.file = file;
         }
         // Built-in transformers, in kustomize's order.
@@ -424,7 +469,7 @@ impl Builder<'_> {
         if k.sort_options.is_some() {
             acc.sort.clone_from(&k.sort_options);
         }
-        filters::build_metadata(&mut acc.resources, &k.build_metadata, kfile)
+        filters::build_metadata(&mut acc.resources, &k.build_metadata, dir)
             .map_err(|message| transform_err(kfile, "buildMetadata", message))?;
         Ok(acc)
     }
@@ -498,10 +543,10 @@ fn push_resource(path: &Path, doc: Value, out: &mut Vec<Resource>) -> Result<()>
 /// Appends resources, refusing duplicate ids.
 pub(crate) fn append_resources(
     into: &mut Vec<Resource>,
+    seen: &mut HashSet<(crate::resource::Gvk, String, String)>,
     more: Vec<Resource>,
     kfile: &Path,
 ) -> Result<()> {
-    let mut seen: HashSet<_> = into.iter().map(|r| r.id().key()).collect();
     for r in more {
         let id = r.id();
         if !seen.insert(id.key()) {
@@ -559,13 +604,14 @@ fn sort_resources(
             } else {
                 crate::resource::legacy_rank(&id.gvk.kind)
             };
-            (rank, id)
+            let gvk_key = id.gvk.legacy_cmp_string();
+            (rank, id, gvk_key)
         })
         .collect();
     let mut idx: Vec<usize> = (0..resources.len()).collect();
     idx.sort_by(|&a, &b| {
-        let (ra, ia) = &keyed[a];
-        let (rb, ib) = &keyed[b];
+        let (ra, ia, ga) = &keyed[a];
+        let (rb, ib, gb) = &keyed[b];
         ra.cmp(rb)
             .then_with(|| {
                 if ia.gvk == ib.gvk {
@@ -574,7 +620,7 @@ fn sort_resources(
                     let ns_special = ia.gvk.kind == "Namespace"
                         && ib.gvk.kind == "Namespace"
                         && (ia.gvk.group.is_empty() || ib.gvk.group.is_empty());
-                    let o = ia.gvk.legacy_cmp_string().cmp(&ib.gvk.legacy_cmp_string());
+                    let o = ga.cmp(gb);
                     if ns_special {
                         o.reverse()
                     } else {
@@ -600,7 +646,10 @@ fn sort_resources(
                 (ns(&ia.namespace), nm(&ia.name)).cmp(&(ns(&ib.namespace), nm(&ib.name)))
             })
     });
-    let mut taken: Vec<Option<Resource>> = resources.iter().cloned().map(Some).collect();
+    let mut taken: Vec<Option<Resource>> = resources
+        .iter_mut()
+        .map(|r| Some(std::mem::replace(r, Resource::new(Value::Null))))
+        .collect();
     for (slot, i) in idx.into_iter().enumerate() {
         if let Some(r) = taken[i].take() {
             resources[slot] = r;
@@ -635,5 +684,107 @@ fn strip_build_annotations(r: &mut Resource) {
     }
     if empty {
         meta.remove("annotations");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::{DiskFs, MemFs};
+
+    const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n";
+
+    #[test]
+    fn builds_in_memory_with_namespace_and_prefix() {
+        let mut fs = MemFs::new();
+        fs.write(
+            "app/kustomization.yaml",
+            "resources: [cm.yaml]\nnamespace: prod\nnamePrefix: p-\n",
+        )
+        .write("app/cm.yaml", CM);
+        let list = build(&fs, "/app").unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list.resources()[0].name(), "p-c");
+        assert_eq!(list.resources()[0].namespace(), "prod");
+    }
+
+    #[test]
+    fn cycle_is_an_error() {
+        let mut fs = MemFs::new();
+        fs.write("a/kustomization.yaml", "resources: [../b]\n")
+            .write("b/kustomization.yaml", "resources: [../a]\n");
+        let err = build(&fs, "/a").unwrap_err();
+        // The chain names each kustomization on the way to the cycle.
+        let Error::Within { source, .. } = &err else {
+            panic!("{err}");
+        };
+        let Error::Within { source, .. } = source.as_ref() else {
+            panic!("{source}");
+        };
+        assert!(matches!(source.as_ref(), Error::Cycle { .. }), "{source}");
+    }
+
+    #[test]
+    fn file_outside_the_kustomization_is_refused_unless_unrestricted() {
+        let mut fs = MemFs::new();
+        fs.write("app/kustomization.yaml", "resources: [../cm.yaml]\n")
+            .write("cm.yaml", CM);
+        let err = build(&fs, "/app").unwrap_err();
+        assert!(matches!(err, Error::LoadRestrictor { .. }), "{err}");
+        let options = BuildOptions {
+            load_restrictor: LoadRestrictor::None,
+        };
+        assert_eq!(build_with(&fs, "/app", &options).unwrap().len(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_to_a_file_outside_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.yaml"), CM).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(
+            root.path().join("kustomization.yaml"),
+            "resources: [link.yaml]\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.yaml"),
+            root.path().join("link.yaml"),
+        )
+        .unwrap();
+        // Even with an unrestricted disk, the rootOnly restrictor resolves the link.
+        let err = build(&DiskFs::unrestricted(), root.path()).unwrap_err();
+        assert!(matches!(err, Error::LoadRestrictor { .. }), "{err}");
+        // A disk confined to the root refuses to open the target at all.
+        let options = BuildOptions {
+            load_restrictor: LoadRestrictor::None,
+        };
+        let fs = DiskFs::confined(root.path()).unwrap();
+        let err = build_with(&fs, root.path(), &options).unwrap_err();
+        assert!(matches!(err, Error::OutsideRoot { .. }), "{err}");
+    }
+
+    #[test]
+    fn json_patch_replacing_the_whole_object_is_an_error_not_a_panic() {
+        let mut fs = MemFs::new();
+        fs.write(
+            "app/kustomization.yaml",
+            "resources: [cm.yaml]\npatches:\n- target: {kind: ConfigMap}\n  patch: '[{\"op\": \"replace\", \"path\": \"\", \"value\": 5}]'\nnamespace: x\n",
+        )
+        .write("app/cm.yaml", CM);
+        let err = build(&fs, "/app").unwrap_err();
+        assert!(matches!(err, Error::Transform { .. }), "{err}");
+    }
+
+    #[test]
+    fn remote_resources_are_a_clear_error() {
+        let mut fs = MemFs::new();
+        fs.write(
+            "app/kustomization.yaml",
+            "resources: [github.com/org/repo//path?ref=v1]\n",
+        );
+        let err = build(&fs, "/app").unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err}");
     }
 }

@@ -48,6 +48,15 @@ pub enum Error {
         field: String,
         message: String,
     },
+    /// An error inside a kustomization that another one includes.
+    #[error("{}: {field} '{entry}'", path.display())]
+    Within {
+        path: PathBuf,
+        field: &'static str,
+        entry: String,
+        #[source]
+        source: Box<Error>,
+    },
     /// A feature that needs something this build cannot do (remote bases, helm, plugins).
     #[error("{}: {message}", path.display())]
     Unsupported { path: PathBuf, message: String },

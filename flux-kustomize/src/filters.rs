@@ -245,17 +245,14 @@ pub(crate) fn image(resources: &mut [Resource], img: &Image, specs: &[FieldSpec]
 /// Name references: point every referring field at the current name of what it names.
 pub(crate) fn name_reference(resources: &mut [Resource], tc: &TransformerConfig) -> Res {
     // Index: kind -> old or current name -> resource indexes.
-    let mut index: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    let mut index: HashMap<String, HashMap<String, Vec<usize>>> = HashMap::new();
     for (i, r) in resources.iter().enumerate() {
-        let kind = r.kind().to_string();
+        let by_name = index.entry(r.kind().to_string()).or_default();
         let mut names: Vec<&str> = r.all_names().map(|(_, n)| n).collect();
         names.sort_unstable();
         names.dedup();
         for n in names {
-            index
-                .entry((kind.clone(), n.to_string()))
-                .or_default()
-                .push(i);
+            by_name.entry(n.to_string()).or_default().push(i);
         }
     }
     let info: Vec<(Gvk, String, String, bool)> = resources
@@ -283,7 +280,9 @@ pub(crate) fn name_reference(resources: &mut [Resource], tc: &TransformerConfig)
                 let lookup = |old: &str,
                               ns_hint: Option<&str>|
                  -> Result<Option<(String, String)>, String> {
-                    let Some(cands) = index.get(&(rule.target.kind.clone(), old.to_string()))
+                    let Some(cands) = index
+                        .get(rule.target.kind.as_str())
+                        .and_then(|by_name| by_name.get(old))
                     else {
                         return Ok(None);
                     };
@@ -370,7 +369,8 @@ fn update_ref_item(item: &mut Value, target_kind: &str, lookup: &Lookup<'_>) -> 
                 .map(str::to_string);
             if let Some((name, new_ns)) = lookup(&old, ns.as_deref())? {
                 m.insert("name".into(), Value::String(name));
-                if ns.is_some() && !new_ns.is_empty() {
+                // kustomize points the reference at the object's namespace too.
+                if !new_ns.is_empty() {
                     m.insert("namespace".into(), Value::String(new_ns));
                 }
             }
@@ -380,12 +380,94 @@ fn update_ref_item(item: &mut Value, target_kind: &str, lookup: &Lookup<'_>) -> 
     Ok(())
 }
 
-/// CRD-based configuration (`crds:`): kustomize reads x-kubernetes annotations we do not
-/// model yet; the files are still loaded and checked.
-pub(crate) fn merge_crd_config(_tc: &mut TransformerConfig, _docs: &[Value]) {}
+/// Configuration from `crds:` files (OpenAPI definitions keyed by type name): fields
+/// marked with kustomize's `x-kubernetes-*` extensions become name references, label
+/// selectors, annotations or identity (prefix) fields of that kind.
+pub(crate) fn merge_crd_config(tc: &mut TransformerConfig, docs: &[Value]) {
+    for doc in docs {
+        let Some(types) = doc.as_object() else {
+            continue;
+        };
+        for (type_name, api) in types {
+            let props = api.get("Schema").and_then(|s| s.get("properties"));
+            let looks_like_kind = ["kind", "apiVersion", "metadata"]
+                .iter()
+                .all(|k| props.and_then(|p| p.get(*k)).is_some());
+            if !looks_like_kind {
+                continue;
+            }
+            let kind = type_name.rsplit('.').next().unwrap_or(type_name);
+            load_crd_type(tc, kind, types, type_name, &[], 0);
+        }
+    }
+}
+
+fn load_crd_type(
+    tc: &mut TransformerConfig,
+    kind: &str,
+    types: &Map<String, Value>,
+    type_name: &str,
+    path: &[String],
+    depth: usize,
+) {
+    if depth > 32 {
+        return;
+    }
+    let Some(props) = types
+        .get(type_name)
+        .and_then(|t| t.get("Schema"))
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+    else {
+        return;
+    };
+    for (prop, schema) in props {
+        let mut here = path.to_vec();
+        here.push(prop.clone());
+        let spec = |p: &[String]| FieldSpec::new("", "", kind, &p.join("/"), false);
+        let ext = |k: &str| schema.get(k).and_then(Value::as_str);
+        if ext("x-kubernetes-annotation").is_some() {
+            tc.common_annotations.push(spec(&here));
+        }
+        if ext("x-kubernetes-label-selector").is_some() {
+            tc.common_labels.push(spec(&here));
+        }
+        if ext("x-kubernetes-identity").is_some() {
+            tc.name_prefix.push(spec(&here));
+        }
+        if let (Some(version), Some(ref_kind)) = (
+            ext("x-kubernetes-object-ref-api-version"),
+            ext("x-kubernetes-object-ref-kind"),
+        ) {
+            let mut name_path = here.clone();
+            name_path.push(
+                ext("x-kubernetes-object-ref-name-key")
+                    .unwrap_or("name")
+                    .to_string(),
+            );
+            let target = Gvk {
+                group: String::new(),
+                version: version.to_string(),
+                kind: ref_kind.to_string(),
+            };
+            let referrer = spec(&name_path);
+            if let Some(rule) = tc.name_reference.iter_mut().find(|r| r.target == target) {
+                rule.specs.push(referrer);
+            } else {
+                tc.name_reference.push(crate::fieldspec::NameRef {
+                    target,
+                    specs: vec![referrer],
+                });
+            }
+        }
+        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+            load_crd_type(tc, kind, types, reference, &here, depth + 1);
+        }
+    }
+}
 
 /// `buildMetadata: [managedByLabel]` adds kustomize's managed-by label.
-pub(crate) fn build_metadata(resources: &mut [Resource], options: &[String], _kfile: &Path) -> Res {
+pub(crate) fn build_metadata(resources: &mut [Resource], options: &[String], dir: &Path) -> Res {
     for option in options {
         match option.as_str() {
             "managedByLabel" => {
@@ -402,11 +484,57 @@ pub(crate) fn build_metadata(resources: &mut [Resource], options: &[String], _kf
                     }
                 }
             }
-            "originAnnotations" | "transformerAnnotations" => {}
+            "originAnnotations" => {
+                for r in resources.iter_mut() {
+                    let Some(origin) = r.origin.clone() else {
+                        continue;
+                    };
+                    let text = match origin {
+                        crate::resource::Origin::File(path) => {
+                            format!("path: {}\n", relative_path(dir, &path))
+                        }
+                        crate::resource::Origin::Generator { kustomization, kind } => format!(
+                            "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n",
+                            relative_path(dir, &kustomization)
+                        ),
+                    };
+                    let meta = r.metadata_mut();
+                    let annotations = meta
+                        .entry("annotations")
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if !annotations.is_object() {
+                        *annotations = Value::Object(Map::new());
+                    }
+                    if let Some(a) = annotations.as_object_mut() {
+                        a.entry("config.kubernetes.io/origin")
+                            .or_insert(Value::String(text));
+                    }
+                }
+            }
+            "transformerAnnotations" => {}
             other => return Err(format!("unknown buildMetadata option '{other}'")),
         }
     }
     Ok(())
+}
+
+/// `to` relative to the directory `from` (both absolute and clean), with `..` steps.
+fn relative_path(from: &Path, to: &Path) -> String {
+    let from: Vec<_> = from.components().collect();
+    let to_parts: Vec<_> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut parts: Vec<String> =
+        std::iter::repeat_n("..".to_string(), from.len() - common).collect();
+    parts.extend(
+        to_parts[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().to_string()),
+    );
+    parts.join("/")
 }
 
 /// Splits a replacement/var field path (`a.b[name=x].c`, with `\.` escapes).

@@ -18,7 +18,7 @@ pub mod envsubst;
 mod error;
 mod fieldspec;
 mod filters;
-pub mod flux_gen;
+pub mod flux;
 pub mod fs;
 mod generators;
 mod patch;

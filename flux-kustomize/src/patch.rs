@@ -180,6 +180,16 @@ fn apply_patch_entry(
                 let before = (r.name().to_string(), r.kind().to_string());
                 json_patch::patch(r.value_mut(), &ops)
                     .map_err(|e| fail(&origin, field, format!("{}: {e}", before.0)))?;
+                if !r.value().is_object() || r.kind().is_empty() {
+                    return Err(fail(
+                        &origin,
+                        field,
+                        format!(
+                            "{}: the patch left something that is not a resource",
+                            before.0
+                        ),
+                    ));
+                }
                 after_patch(r, &before, &options);
             }
         }
@@ -483,7 +493,7 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) -> std::result::Result
 fn strip_directives(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            m.retain(|k, _| !k.starts_with('$'));
+            m.retain(|k, _| k != "$patch");
             for child in m.values_mut() {
                 strip_directives(child);
             }
@@ -498,24 +508,34 @@ fn strip_directives(v: &mut Value) {
     }
 }
 
+/// A patch subtree with nothing to merge into is copied as kustomize copies it: null
+/// fields (deletions of nothing) and `$patch` markers dropped, other keys kept.
+fn clean_new_subtree(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, val| !val.is_null() && k != "$patch");
+            for child in m.values_mut() {
+                clean_new_subtree(child);
+            }
+        }
+        Value::Array(items) => {
+            items.retain(|i| i.get("$patch").and_then(Value::as_str) != Some("delete"));
+            for child in items {
+                clean_new_subtree(child);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn merge_map(target: &mut Value, patch: &Map<String, Value>) {
     let Some(t) = target.as_object_mut() else {
         return;
     };
-    let retain: Option<Vec<String>> = patch.get("$retainKeys").and_then(Value::as_array).map(|a| {
-        a.iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect()
-    });
+    // kustomize (kyaml) acts on `$patch` only; `$retainKeys`, `$setElementOrder/..` and
+    // `$deleteFromPrimitiveList/..` are merged as ordinary keys, as it does.
     for (key, pv) in patch {
-        if key == "$patch" || key == "$retainKeys" || key.starts_with("$setElementOrder/") {
-            continue;
-        }
-        if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(Value::Array(items)), Some(del)) = (t.get_mut(field), pv.as_array()) {
-                items.retain(|i| !del.contains(i));
-            }
+        if key == "$patch" {
             continue;
         }
         match pv {
@@ -538,7 +558,7 @@ fn merge_map(target: &mut Value, patch: &Map<String, Value>) {
                         }
                     } else {
                         let mut v = pv.clone();
-                        strip_directives(&mut v);
+                        clean_new_subtree(&mut v);
                         t.insert(key.clone(), v);
                     }
                 }
@@ -564,9 +584,6 @@ fn merge_map(target: &mut Value, patch: &Map<String, Value>) {
                 t.insert(key.clone(), scalar.clone());
             }
         }
-    }
-    if let Some(keep) = retain {
-        t.retain(|k, _| keep.contains(k));
     }
 }
 

@@ -29,41 +29,21 @@ impl Gvk {
         }
     }
 
-    /// Whether the kind is known to be cluster-scoped (as kustomize's built-in schema says).
+    /// Whether kustomize's built-in schema (Kubernetes 1.21 plus a few later kinds)
+    /// knows this apiVersion and kind as cluster-scoped. Unknown kinds are namespaced.
     pub fn is_cluster_scoped(&self) -> bool {
-        let g = self.group.as_str();
-        match self.kind.as_str() {
-            "Namespace" | "Node" | "PersistentVolume" | "ComponentStatus" => g.is_empty(),
-            "ClusterRole" | "ClusterRoleBinding" => g == "rbac.authorization.k8s.io",
-            "CustomResourceDefinition" => g == "apiextensions.k8s.io",
-            "StorageClass"
-            | "CSIDriver"
-            | "CSINode"
-            | "VolumeAttachment"
-            | "VolumeAttributesClass" => g == "storage.k8s.io",
-            "PriorityClass" => g == "scheduling.k8s.io",
-            "MutatingWebhookConfiguration"
-            | "ValidatingWebhookConfiguration"
-            | "ValidatingAdmissionPolicy"
-            | "ValidatingAdmissionPolicyBinding"
-            | "MutatingAdmissionPolicy"
-            | "MutatingAdmissionPolicyBinding" => g == "admissionregistration.k8s.io",
-            "APIService" => g == "apiregistration.k8s.io",
-            "IngressClass" | "IPAddress" | "ServiceCIDR" => g == "networking.k8s.io",
-            "RuntimeClass" => g == "node.k8s.io",
-            "PodSecurityPolicy" => g == "policy" || g == "extensions",
-            "CertificateSigningRequest" | "ClusterTrustBundle" => g == "certificates.k8s.io",
-            "FlowSchema" | "PriorityLevelConfiguration" => g == "flowcontrol.apiserver.k8s.io",
-            "StorageVersion" => g == "internal.apiserver.k8s.io",
-            "TokenReview" => g == "authentication.k8s.io",
-            "SelfSubjectReview" => g == "authentication.k8s.io",
-            "SubjectAccessReview" | "SelfSubjectAccessReview" | "SelfSubjectRulesReview" => {
-                g == "authorization.k8s.io"
+        let matches_api_version = |a: &str| {
+            if self.group.is_empty() {
+                a == self.version
+            } else {
+                a.strip_prefix(self.group.as_str())
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    == Some(self.version.as_str())
             }
-            "DeviceClass" | "ResourceSlice" => g == "resource.k8s.io",
-            "StorageVersionMigration" => g == "storagemigration.k8s.io",
-            _ => false,
-        }
+        };
+        CLUSTER_SCOPED
+            .iter()
+            .any(|(a, k)| *k == self.kind && matches_api_version(a))
     }
 
     /// kustomize's legacy order: selected kinds first and last, the rest by
@@ -98,6 +78,69 @@ impl Gvk {
         )
     }
 }
+
+/// The cluster-scoped (apiVersion, kind) pairs of kustomize's built-in schema.
+const CLUSTER_SCOPED: &[(&str, &str)] = &[
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io/v1beta1",
+        "MutatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io/v1beta1",
+        "ValidatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+    ),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+    ("apiextensions.k8s.io/v1beta1", "CustomResourceDefinition"),
+    ("apiregistration.k8s.io/v1", "APIService"),
+    ("apiregistration.k8s.io/v1beta1", "APIService"),
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"),
+    ("certificates.k8s.io/v1beta1", "CertificateSigningRequest"),
+    ("flowcontrol.apiserver.k8s.io/v1beta1", "FlowSchema"),
+    (
+        "flowcontrol.apiserver.k8s.io/v1beta1",
+        "PriorityLevelConfiguration",
+    ),
+    ("networking.k8s.io/v1", "IngressClass"),
+    ("networking.k8s.io/v1beta1", "IngressClass"),
+    ("node.k8s.io/v1", "RuntimeClass"),
+    ("node.k8s.io/v1beta1", "RuntimeClass"),
+    ("policy/v1beta1", "PodSecurityPolicy"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+    ("rbac.authorization.k8s.io/v1beta1", "ClusterRole"),
+    ("rbac.authorization.k8s.io/v1beta1", "ClusterRoleBinding"),
+    ("scheduling.k8s.io/v1", "PriorityClass"),
+    ("scheduling.k8s.io/v1beta1", "PriorityClass"),
+    ("storage.k8s.io/v1", "CSIDriver"),
+    ("storage.k8s.io/v1", "CSINode"),
+    ("storage.k8s.io/v1", "StorageClass"),
+    ("storage.k8s.io/v1", "VolumeAttachment"),
+    ("storage.k8s.io/v1beta1", "CSIDriver"),
+    ("storage.k8s.io/v1beta1", "CSINode"),
+    ("storage.k8s.io/v1beta1", "StorageClass"),
+    ("storage.k8s.io/v1beta1", "VolumeAttachment"),
+    ("v1", "ComponentStatus"),
+    ("v1", "Namespace"),
+    ("v1", "Node"),
+    ("v1", "NodeProxyOptions"),
+    ("v1", "PersistentVolume"),
+];
 
 const ORDER_FIRST: [&str; 22] = [
     "Namespace",
@@ -204,6 +247,18 @@ pub struct Resource {
     pub(crate) needs_hash: bool,
     /// Generator behavior (create, merge, replace) for generated objects.
     pub(crate) behavior: Option<String>,
+    /// Where the resource came from, for `buildMetadata: [originAnnotations]`.
+    pub(crate) origin: Option<Origin>,
+}
+
+/// The origin of a resource: a file, or a generator configured in a kustomization.
+#[derive(Debug, Clone)]
+pub(crate) enum Origin {
+    File(std::path::PathBuf),
+    Generator {
+        kustomization: std::path::PathBuf,
+        kind: &'static str,
+    },
 }
 
 impl Resource {
@@ -214,6 +269,7 @@ impl Resource {
             previous: Vec::new(),
             needs_hash: false,
             behavior: None,
+            origin: None,
         }
     }
 

@@ -33,12 +33,14 @@ pub fn scalar_string(v: &Value) -> String {
     }
 }
 
-/// A kustomization file (`kind: Kustomization` or `kind: Component`).
+/// A kustomization file (`kind: Kustomization` or `kind: Component`). Unknown fields are
+/// an error, as in kustomize.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Kustomization {
     pub api_version: Option<String>,
     pub kind: Option<String>,
+    pub metadata: Option<Value>,
     #[serde(deserialize_with = "de_string_list")]
     pub resources: Vec<String>,
     #[serde(deserialize_with = "de_string_list")]

@@ -13,6 +13,8 @@ use serde_json::Value;
 
 /// Parses every non-empty document of a multi-document YAML stream.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
+    let adjusted = go_yaml_folding(text);
+    let text = adjusted.as_deref().unwrap_or(text);
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
         let mut value = Value::deserialize(doc).map_err(|e| e.to_string())?;
@@ -22,6 +24,145 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
         }
     }
     Ok(out)
+}
+
+/// The block scalar header ending a line (`key: >-`, `- |`), if any: (folded, has an
+/// explicit indentation digit).
+fn block_header(line: &str) -> Option<(bool, bool)> {
+    let mut t = line.trim_end();
+    if let Some(i) = t.find(" #") {
+        t = t[..i].trim_end();
+    }
+    let token = t.rsplit(' ').next()?;
+    let mut chars = token.chars();
+    let kind = chars.next()?;
+    if kind != '>' && kind != '|' {
+        return None;
+    }
+    let rest = chars.as_str();
+    if !rest
+        .chars()
+        .all(|c| c == '-' || c == '+' || c.is_ascii_digit())
+        || rest.len() > 2
+    {
+        return None;
+    }
+    let before = t[..t.len() - token.len()].trim_end();
+    if !(before.is_empty() || before.ends_with(':') || before.ends_with('-') || before == "---") {
+        return None;
+    }
+    Some((kind == '>', rest.chars().any(|c| c.is_ascii_digit())))
+}
+
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+/// kustomize reads YAML with go-yaml, which keeps one more line break than the YAML
+/// spec (and libyaml) where a folded block scalar goes from a normal line to a
+/// more-indented one. An empty line at that spot gives the same value under the spec's
+/// rules, so we add one before parsing. Literal blocks are skipped untouched.
+fn go_yaml_folding(text: &str) -> Option<String> {
+    let has_fold = text.contains('>');
+    let has_zero = text.contains(" 0");
+    if !has_fold && !has_zero {
+        return None;
+    }
+    let mut lines: Vec<std::borrow::Cow<'_, str>> =
+        text.split('\n').map(std::borrow::Cow::Borrowed).collect();
+    let mut inserts: Vec<usize> = Vec::new();
+    let mut changed = false;
+    let mut i = 0;
+    while i < lines.len() {
+        let Some((folded, explicit)) = block_header(&lines[i]) else {
+            if has_zero {
+                if let Some(line) = leading_zero_number(&lines[i]) {
+                    lines[i] = std::borrow::Cow::Owned(line);
+                    changed = true;
+                }
+            }
+            i += 1;
+            continue;
+        };
+        let parent = indent_of(&lines[i]);
+        let mut j = i + 1;
+        let mut block_indent = None;
+        let mut previous_normal = false;
+        while j < lines.len() {
+            let line = lines[j].trim_end_matches('\r');
+            if line.trim().is_empty() {
+                previous_normal = false;
+                j += 1;
+                continue;
+            }
+            let ind = indent_of(line);
+            if ind <= parent {
+                break;
+            }
+            let base = *block_indent.get_or_insert(ind);
+            if ind < base {
+                break;
+            }
+            if folded && !explicit {
+                if ind > base && previous_normal {
+                    inserts.push(j);
+                }
+                previous_normal = ind == base && !line[ind..].starts_with('\t');
+            }
+            j += 1;
+        }
+        i = j.max(i + 1);
+    }
+    if inserts.is_empty() && !changed {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + inserts.len());
+    let mut next = inserts.iter().peekable();
+    for (n, line) in lines.iter().enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        if next.peek() == Some(&&n) {
+            next.next();
+            out.push('\n');
+        }
+        out.push_str(line);
+    }
+    Some(out)
+}
+
+/// go-yaml reads a plain `0644` as the octal integer 420 (and `08` as 8), where the YAML
+/// 1.2 core schema keeps a string. Rewrites such a block value to its decimal form.
+fn leading_zero_number(line: &str) -> Option<String> {
+    let end = line.trim_end_matches(['\r', ' ']);
+    let (body, _) = match end.find(" #") {
+        Some(i) => (&end[..i], &end[i..]),
+        None => (end, ""),
+    };
+    let body = body.trim_end();
+    let start = body.rfind(' ')? + 1;
+    let token = &body[start..];
+    let before = body[..start].trim_end();
+    let value_position = before.ends_with(':') || before == "-" || before.ends_with(" -");
+    if !value_position
+        || token.len() < 2
+        || !token.starts_with('0')
+        || !token.bytes().all(|b| b.is_ascii_digit())
+        || before.matches('"').count() % 2 == 1
+        || before.matches('\'').count() % 2 == 1
+    {
+        return None;
+    }
+    let value = if token.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        i64::from_str_radix(&token[1..], 8).ok()?
+    } else {
+        token.parse::<i64>().ok()?
+    };
+    Some(format!(
+        "{}{value}{}",
+        &line[..start],
+        &line[start + token.len()..]
+    ))
 }
 
 /// Resolves YAML merge keys (`<<: *anchor`): keys of the merged maps fill in what the
@@ -66,10 +207,9 @@ pub fn to_yaml(value: &Value) -> String {
 }
 
 fn write_map(out: &mut String, map: &serde_json::Map<String, Value>, indent: usize) {
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort_by(|a, b| key_order(a, b));
-    for key in keys {
-        let value = &map[key.as_str()];
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| key_order(a.0, b.0));
+    for (key, value) in entries {
         push_indent(out, indent);
         write_string(out, key, indent, true);
         out.push(':');
@@ -149,9 +289,30 @@ fn write_number(out: &mut String, n: &serde_json::Number) {
         if f.fract() == 0.0 && f.abs() < 1e21 {
             let _ = write!(out, "{f:.0}");
         } else {
-            let _ = write!(out, "{f}");
+            out.push_str(&go_float(f));
         }
     }
+}
+
+/// A float as Go's `strconv.FormatFloat(f, 'g', -1, 64)` writes it (what yaml.v2 uses):
+/// shortest digits, exponent form below 1e-4 and from 1e6 on.
+fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+.inf" } else { "-.inf" }.into();
+    }
+    let sci = format!("{f:e}");
+    let Some((mantissa, exp)) = sci.split_once('e') else {
+        return sci;
+    };
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        return format!("{f}");
+    }
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
 }
 
 fn push_indent(out: &mut String, indent: usize) {
@@ -162,16 +323,30 @@ fn push_indent(out: &mut String, indent: usize) {
 
 /// yaml.v2's key order: letters before other runes, digit runs compared as numbers.
 pub fn key_order(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return natural_order(a.as_bytes(), b.as_bytes(), u8::is_ascii_alphabetic, |c| {
+            c.is_ascii_digit().then(|| u32::from(c - b'0'))
+        });
+    }
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
+    natural_order(&ar, &br, |c| c.is_alphabetic(), |c| c.to_digit(10))
+}
+
+fn natural_order<T: Copy + Ord>(
+    ar: &[T],
+    br: &[T],
+    is_letter: impl Fn(&T) -> bool,
+    digit: impl Fn(T) -> Option<u32>,
+) -> Ordering {
     let mut i = 0;
     while i < ar.len() && i < br.len() {
         if ar[i] == br[i] {
             i += 1;
             continue;
         }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
+        let al = is_letter(&ar[i]);
+        let bl = is_letter(&br[i]);
         if al && bl {
             return ar[i].cmp(&br[i]);
         }
@@ -183,11 +358,11 @@ pub fn key_order(a: &str, b: &str) -> Ordering {
             };
         }
         let (mut an, mut bn) = (0_i64, 0_i64);
-        if ar[i] == '0' || br[i] == '0' {
+        if digit(ar[i]) == Some(0) || digit(br[i]) == Some(0) {
             let mut j = i;
-            while j > 0 && ar[j - 1].is_ascii_digit() {
+            while j > 0 && digit(ar[j - 1]).is_some() {
                 j -= 1;
-                if ar[j] != '0' {
+                if digit(ar[j]) != Some(0) {
                     an = 1;
                     bn = 1;
                     break;
@@ -195,12 +370,12 @@ pub fn key_order(a: &str, b: &str) -> Ordering {
             }
         }
         let mut ai = i;
-        while let Some(d) = ar.get(ai).and_then(|c| c.to_digit(10)) {
+        while let Some(d) = ar.get(ai).and_then(|c| digit(*c)) {
             an = an.wrapping_mul(10).wrapping_add(i64::from(d));
             ai += 1;
         }
         let mut bi = i;
-        while let Some(d) = br.get(bi).and_then(|c| c.to_digit(10)) {
+        while let Some(d) = br.get(bi).and_then(|c| digit(*c)) {
             bn = bn.wrapping_mul(10).wrapping_add(i64::from(d));
             bi += 1;
         }
@@ -718,6 +893,14 @@ mod tests {
     fn nested_sequences_and_natural_key_order() {
         let v = json!({"k10": 1, "k9": 2, "l": [[1, 2], "x"]});
         assert_eq!(to_yaml(&v), "k9: 2\nk10: 1\nl:\n- - 1\n  - 2\n- x\n");
+    }
+
+    #[test]
+    fn folded_scalars_keep_go_yaml_breaks_before_more_indented_lines() {
+        let docs = parse_documents("a: >\n  x(\n    y\n  )\nb: |\n  k: >\n  x\n    y\n").unwrap();
+        assert_eq!(docs[0]["a"], "x(\n\n  y\n)\n");
+        // Literal blocks are untouched, even when they contain a '>' header.
+        assert_eq!(docs[0]["b"], "k: >\nx\n  y\n");
     }
 
     #[test]

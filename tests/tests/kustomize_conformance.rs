@@ -169,3 +169,50 @@ fn kustomize_corpus() {
         unexpected.join("\n")
     );
 }
+
+/// Flux Kustomizations in the corpus whose path has no kustomization file: Flux generates
+/// one. Each must build or fail with an error, never panic.
+#[test]
+fn flux_generated_kustomizations_build() {
+    let Some(shared) = flux_tests::shared_dir("kustomize") else {
+        return;
+    };
+    let corpus = shared.join("conformance/kustomize");
+    let rows = flux_tests::read_tsv(&corpus.join("flux-paths.tsv")).expect("flux-paths.tsv");
+    let (mut built, mut failed, mut resources) = (0, 0, 0);
+    for row in rows
+        .iter()
+        .filter(|r| r.len() > 8 && r[5] == "no" && r[8] == "yes")
+    {
+        let repo = corpus.join("repos").join(&row[0]);
+        let path = if row[4] == "-" { "." } else { row[4].as_str() };
+        let dir = repo.join(path);
+        let fs = DiskFs::confined(&repo).expect("repo dir");
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            flux_kustomize::flux::build_flux(
+                &fs,
+                &dir,
+                &flux_kustomize::flux::FluxSpec::default(),
+                &BuildOptions::default(),
+            )
+        }));
+        match result {
+            Ok(Ok(list)) => {
+                built += 1;
+                resources += list.len();
+            }
+            Ok(Err(e)) => {
+                failed += 1;
+                println!("generated build failed: {}/{path}: {e}", row[0]);
+            }
+            Err(payload) => {
+                eprintln!("panic building {}/{path}", row[0]);
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+    println!(
+        "flux-generated kustomizations: {built} built ({resources} resources), {failed} failed"
+    );
+    assert!(built > 0, "no generated kustomization was built");
+}

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use flux_kustomize::flux_gen::{build_flux, FluxOverrides};
+use flux_kustomize::flux::{build_flux, FluxSpec};
 use flux_kustomize::postbuild::{self, Strategy, Variables};
 use flux_kustomize::DiskFs;
 use serde_json::{json, Map, Value};
@@ -286,6 +286,14 @@ fn find_entry(cluster: &Path, root_hint: Option<&Path>) -> Result<(PathBuf, Pend
     ))
 }
 
+/// kustomize-controller builds with load restrictions off (the filesystem is still confined
+/// to the source root).
+fn flux_build_options() -> flux_kustomize::BuildOptions {
+    flux_kustomize::BuildOptions {
+        load_restrictor: flux_kustomize::LoadRestrictor::None,
+    }
+}
+
 fn is_flux_kind(object: &Value, group_prefix: &str, kind: &str) -> bool {
     object.get("kind").and_then(Value::as_str) == Some(kind)
         && object
@@ -462,9 +470,13 @@ impl Renderer<'_> {
             )));
         }
         let id = format!("{}/{}", pending.namespace, pending.name);
-        let overrides = FluxOverrides::from_spec(&id, &spec).map_err(|e| Fail(e.to_string()))?;
+        let mut flux_spec = FluxSpec::from_spec(&id, &spec).map_err(|e| Fail(e.to_string()))?;
+        // commonMetadata is applied after substitution, at apply time, as Flux does.
+        flux_spec.common_labels.clear();
+        flux_spec.common_annotations.clear();
         let fs = DiskFs::confined(&base).map_err(|e| Fail(e.to_string()))?;
-        let built = build_flux(&fs, &dir, &overrides).map_err(|e| Fail(e.to_string()))?;
+        let built = build_flux(&fs, &dir, &flux_spec, &flux_build_options())
+            .map_err(|e| Fail(e.to_string()))?;
 
         let decryption = spec.get("decryption").is_some();
         let post_build = spec.get("postBuild");
