@@ -854,6 +854,7 @@ pub fn call_method(receiver: &Value, method: &str, args: &[Value]) -> R {
 
 // ---- the function table ------------------------------------------------------------------------
 
+/// mergo's map merge as Sprig's `merge` (no override) and `mergeOverwrite` use it.
 fn merge_into(dst: &crate::value::Map, src: &Value, overwrite: bool) {
     let Value::Map(src) = src else { return };
     if Rc::ptr_eq(dst, src) {
@@ -862,14 +863,23 @@ fn merge_into(dst: &crate::value::Map, src: &Value, overwrite: bool) {
     let src = src.borrow().clone();
     for (k, sv) in src {
         let existing = dst.borrow().get(&k).cloned();
-        match existing {
-            None => {
+        match (&sv, existing) {
+            (Value::Nil, _) => {
+                if overwrite {
+                    dst.borrow_mut().insert(k, sv);
+                }
+            }
+            (Value::Map(_), Some(Value::Map(dm))) => merge_into(&dm, &sv, overwrite),
+            (Value::Map(_), None) => {
                 dst.borrow_mut().insert(k, sv);
             }
-            Some(Value::Map(dm)) if matches!(sv, Value::Map(_)) => merge_into(&dm, &sv, overwrite),
-            Some(dv) => {
-                // mergo: empty sources never win; without override only empty destinations change.
-                if !is_empty_for_mergo(&sv) && (overwrite || is_empty_for_mergo(&dv)) {
+            // mergo fails on a map over a non-map, and Sprig swallows the error.
+            (Value::Map(_), Some(_)) => {}
+            (_, None) => {
+                dst.borrow_mut().insert(k, sv);
+            }
+            (_, Some(dv)) => {
+                if overwrite || is_empty_for_mergo(&dv) {
                     dst.borrow_mut().insert(k, sv);
                 }
             }
@@ -954,19 +964,24 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// Go's deprecated `strings.Title`: upper-cases letters that follow a separator.
 fn go_title(s: &str) -> String {
+    let is_separator = |c: char| {
+        if c.is_ascii() {
+            !(c.is_ascii_alphanumeric() || c == '_')
+        } else {
+            c.is_whitespace()
+        }
+    };
     let mut out = String::new();
-    let mut prev_letter = false;
+    let mut prev_sep = true;
     for c in s.chars() {
-        if !prev_letter && c.is_alphabetic() {
+        if prev_sep {
             out.extend(c.to_uppercase());
         } else {
             out.push(c);
         }
-        prev_letter = !(c.is_whitespace() || c == '-' || c == '_' || c.is_ascii_punctuation());
-        if c.is_whitespace() {
-            prev_letter = false;
-        }
+        prev_sep = is_separator(c);
     }
     out
 }

@@ -34,7 +34,7 @@ pub mod value;
 pub mod values;
 pub mod yaml;
 
-pub use chart::{load, Chart};
+pub use chart::{load, load_archive, package, Chart};
 pub use error::{Error, Result};
 pub use render::{render, template, RenderOptions};
 pub use value::Value;
