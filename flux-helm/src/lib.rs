@@ -25,6 +25,7 @@ mod error;
 pub mod files;
 pub mod funcs;
 pub mod json;
+pub mod release;
 pub mod render;
 mod schema;
 mod sha1;
@@ -36,5 +37,5 @@ pub mod yaml;
 
 pub use chart::{load, load_archive, package, Chart};
 pub use error::{Error, Result};
-pub use render::{render, template, RenderOptions};
+pub use render::{render, render_release, template, RenderOptions, Rendered};
 pub use value::Value;

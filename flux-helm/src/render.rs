@@ -194,13 +194,17 @@ fn kind_rank(kind: &str) -> Option<usize> {
     INSTALL_ORDER.iter().position(|k| *k == kind)
 }
 
-fn sort_by_kind(items: &mut [Manifest]) {
-    items.sort_by(|a, b| match (kind_rank(&a.kind), kind_rank(&b.kind)) {
+fn kind_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (kind_rank(a), kind_rank(b)) {
         (Some(x), Some(y)) => x.cmp(&y),
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.kind.cmp(&b.kind),
-    });
+        (None, None) => a.cmp(b),
+    }
+}
+
+fn sort_by_kind(items: &mut [Manifest]) {
+    items.sort_by(|a, b| kind_order(&a.kind, &b.kind));
 }
 
 /// Renders a loaded chart with user values; returns `helm template`'s stdout.
@@ -214,7 +218,7 @@ pub fn render(mut chart: Chart, user: &Value, opts: &RenderOptions) -> Result<St
         crate::schema::validate_chart(&chart, &values)?;
     }
     let files = render_files(&chart, &values, opts)?;
-    assemble(&chart, files, opts)
+    Ok(assemble(&chart, files, opts)?.template_output())
 }
 
 fn capabilities(opts: &RenderOptions) -> Value {
@@ -557,7 +561,10 @@ fn split_manifests(content: &str) -> Vec<String> {
 
 struct Head {
     kind: String,
+    name: String,
     hook: Option<String>,
+    weight: i64,
+    delete_policies: Vec<String>,
 }
 
 fn parse_head(doc: &str, path: &str) -> Result<Head> {
@@ -573,7 +580,22 @@ fn parse_head(doc: &str, path: &str) -> Result<Head> {
         .and_then(|m| m.get("annotations"))
         .and_then(|a| a.get("helm.sh/hook"))
         .and_then(|h| h.as_str().map(str::to_string));
-    Ok(Head { kind, hook })
+    let name = match v.get("metadata").and_then(|m| m.get("name")) {
+        Some(Value::Str(s)) => s.to_string(),
+        _ => String::new(),
+    };
+    let weight = annotation_list(&v, "helm.sh/hook-weight")
+        .first()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0);
+    let delete_policies = annotation_list(&v, "helm.sh/hook-delete-policy");
+    Ok(Head {
+        kind,
+        name,
+        hook,
+        weight,
+        delete_policies,
+    })
 }
 
 fn crd_objects(chart: &Chart, full_path: &str, out: &mut Vec<(String, String)>) {
@@ -588,15 +610,79 @@ fn crd_objects(chart: &Chart, full_path: &str, out: &mut Vec<(String, String)>) 
     }
 }
 
+/// A hook manifest with the data Helm records for it.
+#[derive(Debug, Clone)]
+pub struct RenderedHook {
+    pub name: String,
+    pub kind: String,
+    pub path: String,
+    pub manifest: String,
+    pub events: Vec<String>,
+    pub weight: i64,
+    pub delete_policies: Vec<String>,
+}
+
+/// The result of rendering a release: what `helm install` stores and applies.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The release manifest (`rel.Manifest`): non-hook documents, sorted, with `# Source:` lines.
+    pub manifest: String,
+    /// Hooks in Helm's order (kind order, then file order).
+    pub hooks: Vec<RenderedHook>,
+    /// The root chart's rendered `NOTES.txt`.
+    pub notes: String,
+}
+
+impl Rendered {
+    /// `helm template`'s stdout.
+    pub fn template_output(&self) -> String {
+        let mut out = String::new();
+        out.push_str(self.manifest.trim());
+        out.push('\n');
+        for h in &self.hooks {
+            out.push_str(&format!("---\n# Source: {}\n{}\n", h.path, h.manifest));
+        }
+        out
+    }
+}
+
+/// Renders a loaded chart for a release (manifest, hooks and notes separately).
+pub fn render_release(mut chart: Chart, user: &Value, opts: &RenderOptions) -> Result<Rendered> {
+    if chart.is_library() {
+        return Err(Error::Render("library charts are not installable".into()));
+    }
+    crate::values::process_dependencies(&mut chart, user)?;
+    let values = crate::values::coalesce_values(&chart, user);
+    if !opts.skip_schema_validation {
+        crate::schema::validate_chart(&chart, &values)?;
+    }
+    let files = render_files(&chart, &values, opts)?;
+    assemble(&chart, files, opts)
+}
+
+fn annotation_list(v: &Value, key: &str) -> Vec<String> {
+    v.get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(key))
+        .and_then(|h| h.as_str().map(str::to_string))
+        .map(|s| s.split(',').map(|p| p.trim().to_lowercase()).collect())
+        .unwrap_or_default()
+}
+
 fn assemble(
     chart: &Chart,
     files: BTreeMap<String, String>,
     opts: &RenderOptions,
-) -> Result<String> {
+) -> Result<Rendered> {
     let mut manifests = Vec::new();
-    let mut hooks = Vec::new();
+    let mut hooks: Vec<(Manifest, RenderedHook)> = Vec::new();
+    let notes_name = format!("{}/templates/NOTES.txt", chart.name);
+    let mut notes = String::new();
     for (path, content) in files {
         if path.ends_with("NOTES.txt") {
+            if path == notes_name {
+                notes = content;
+            }
             continue;
         }
         let base = path.rsplit('/').next().unwrap_or(&path);
@@ -608,15 +694,32 @@ fn assemble(
             let m = Manifest {
                 path: path.clone(),
                 content: doc,
-                kind: head.kind,
+                kind: head.kind.clone(),
             };
             match head.hook {
                 Some(h) => {
-                    let known = h
-                        .split(',')
-                        .all(|e| HOOK_EVENTS.contains(&e.trim().to_lowercase().as_str()));
-                    if known {
-                        hooks.push(m);
+                    let events: Vec<String> =
+                        h.split(',').map(|e| e.trim().to_lowercase()).collect();
+                    if events.iter().all(|e| HOOK_EVENTS.contains(&e.as_str())) {
+                        let hook = RenderedHook {
+                            name: head.name,
+                            kind: head.kind,
+                            path: path.clone(),
+                            manifest: m.content.clone(),
+                            events: events
+                                .into_iter()
+                                .map(|e| {
+                                    if e == "test-success" {
+                                        "test".to_string()
+                                    } else {
+                                        e
+                                    }
+                                })
+                                .collect(),
+                            weight: head.weight,
+                            delete_policies: head.delete_policies,
+                        };
+                        hooks.push((m, hook));
                     }
                 }
                 None => manifests.push(m),
@@ -624,7 +727,7 @@ fn assemble(
         }
     }
     sort_by_kind(&mut manifests);
-    sort_by_kind(&mut hooks);
+    hooks.sort_by(|(a, _), (b, _)| kind_order(&a.kind, &b.kind));
     let mut b = String::new();
     if opts.include_crds {
         let mut crds = Vec::new();
@@ -636,13 +739,11 @@ fn assemble(
     for m in &manifests {
         b.push_str(&format!("---\n# Source: {}\n{}\n", m.path, m.content));
     }
-    let mut out = String::new();
-    out.push_str(b.trim());
-    out.push('\n');
-    for h in &hooks {
-        out.push_str(&format!("---\n# Source: {}\n{}\n", h.path, h.content));
-    }
-    Ok(out)
+    Ok(Rendered {
+        manifest: b,
+        hooks: hooks.into_iter().map(|(_, h)| h).collect(),
+        notes,
+    })
 }
 
 #[cfg(test)]
