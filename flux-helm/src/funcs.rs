@@ -252,7 +252,10 @@ const NAMES: &[&str] = &[
 ];
 
 pub fn exists(name: &str) -> bool {
-    NAMES.contains(&name)
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| NAMES.iter().copied().collect())
+        .contains(name)
 }
 
 // ---- argument helpers -------------------------------------------------------------------------

@@ -263,7 +263,9 @@ impl<'a> Exec<'a> {
             Node::Action(pipe) => {
                 let v = self.eval_pipe(frame, dot, pipe)?;
                 if pipe.decl.is_empty() {
-                    Self::at(frame, pipe.pos, pipe.to_string());
+                    if let Value::Files(_) = v {
+                        Self::at(frame, pipe.pos, pipe.to_string());
+                    }
                     self.print(frame, &v, out)?;
                 }
             }
@@ -328,13 +330,7 @@ impl<'a> Exec<'a> {
     ) -> R<Flow> {
         let mark = frame.vars.len();
         // Evaluate the pipeline without declaring: range declares per element.
-        let pipe_no_decl = Pipe {
-            pos: b.pipe.pos,
-            decl: Vec::new(),
-            is_assign: false,
-            cmds: b.pipe.cmds.clone(),
-        };
-        let v = self.eval_pipe(frame, dot, &pipe_no_decl)?;
+        let v = self.eval_cmds(frame, dot, &b.pipe.cmds)?;
         let items: Vec<(Value, Value)> = match &v {
             Value::List(l) => l
                 .iter()
@@ -410,12 +406,16 @@ impl<'a> Exec<'a> {
         frame.vars.push((name.to_string(), v));
     }
 
-    fn eval_pipe(&mut self, frame: &mut Frame<'_>, dot: &Value, pipe: &Pipe) -> R<Value> {
+    fn eval_cmds(&mut self, frame: &mut Frame<'_>, dot: &Value, cmds: &[Cmd]) -> R<Value> {
         let mut value: Option<Value> = None;
-        for cmd in &pipe.cmds {
+        for cmd in cmds {
             value = Some(self.eval_cmd(frame, dot, cmd, value)?);
         }
-        let v = value.unwrap_or(Value::Nil);
+        Ok(value.unwrap_or(Value::Nil))
+    }
+
+    fn eval_pipe(&mut self, frame: &mut Frame<'_>, dot: &Value, pipe: &Pipe) -> R<Value> {
+        let v = self.eval_cmds(frame, dot, &pipe.cmds)?;
         for name in &pipe.decl {
             if pipe.is_assign {
                 if let Some(slot) = frame.vars.iter_mut().rev().find(|(n, _)| n == name) {
@@ -551,7 +551,7 @@ impl<'a> Exec<'a> {
         pos: usize,
         node: &Arg,
         mut receiver: Value,
-        fields: &[String],
+        fields: &[Rc<str>],
         args: &[Arg],
         fin: Option<Value>,
     ) -> R<Value> {
@@ -559,7 +559,7 @@ impl<'a> Exec<'a> {
         for (i, field) in fields.iter().enumerate() {
             let has_args = i == last && (!args.is_empty() || fin.is_some());
             // Methods of the special objects.
-            match (&receiver, field.as_str()) {
+            match (&receiver, &**field) {
                 (
                     Value::Files(_),
                     "Get" | "GetBytes" | "Glob" | "AsConfig" | "AsSecrets" | "Lines",
@@ -594,12 +594,8 @@ impl<'a> Exec<'a> {
                 ));
             }
             receiver = match &receiver {
-                Value::Map(m) => m
-                    .borrow()
-                    .get(field.as_str())
-                    .cloned()
-                    .unwrap_or(Value::Nil),
-                Value::KubeVersion(k) => match field.as_str() {
+                Value::Map(m) => m.borrow().get(&**field).cloned().unwrap_or(Value::Nil),
+                Value::KubeVersion(k) => match &**field {
                     "Version" | "GitVersion" => Value::str(&k.version),
                     "Major" => Value::str(&k.major),
                     "Minor" => Value::str(&k.minor),
@@ -644,12 +640,11 @@ impl<'a> Exec<'a> {
         args: &[Arg],
         fin: Option<Value>,
     ) -> R<Value> {
-        let ctx = cmd.to_string();
         // Short-circuit boolean operators evaluate lazily.
         if name == "and" || name == "or" {
             let total = args.len() + usize::from(fin.is_some());
             if total == 0 {
-                Self::at(frame, pos, ctx);
+                Self::at(frame, pos, cmd.to_string());
                 return Err(self.error(
                     frame,
                     format!("wrong number of args for {name}: want at least 1 got 0"),
@@ -669,7 +664,7 @@ impl<'a> Exec<'a> {
             return Ok(last);
         }
         if !funcs::exists(name) {
-            Self::at(frame, pos, ctx);
+            Self::at(frame, pos, cmd.to_string());
             return Err(self.error(frame, format!("function {name:?} not defined")));
         }
         let mut argv = Vec::with_capacity(args.len() + 1);
@@ -682,7 +677,7 @@ impl<'a> Exec<'a> {
         match funcs::call(self, name, argv) {
             Ok(v) => Ok(v),
             Err(e) => {
-                Self::at(frame, pos, ctx);
+                Self::at(frame, pos, cmd.to_string());
                 let cause = match e {
                     FuncError::Msg(m) => Cause::Msg(m),
                     FuncError::Warn(m) => Cause::Warn(m),

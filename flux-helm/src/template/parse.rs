@@ -94,17 +94,17 @@ pub enum Arg {
     /// `.`
     Dot(usize),
     /// `.a.b`
-    Field(usize, Vec<String>),
+    Field(usize, Vec<Rc<str>>),
     /// `$x.a.b` (`$` alone is the root variable).
-    Var(usize, String, Vec<String>),
+    Var(usize, Rc<str>, Vec<Rc<str>>),
     /// A function name.
-    Ident(usize, String),
+    Ident(usize, Rc<str>),
     /// `(pipeline).a.b`
-    Chain(usize, Box<Arg>, Vec<String>),
+    Chain(usize, Box<Arg>, Vec<Rc<str>>),
     Pipe(usize, Box<Pipe>),
-    Str(usize, Rc<str>, String),
-    Int(usize, i64, String),
-    Float(usize, f64, String),
+    Str(usize, Rc<str>, Rc<str>),
+    Int(usize, i64, Rc<str>),
+    Float(usize, f64, Rc<str>),
     Bool(usize, bool),
     Nil(usize),
 }
@@ -198,12 +198,12 @@ impl fmt::Display for Pipe {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
-    Ident(String),
-    Field(String),
-    Var(String),
-    Str(String, String),
-    Num(String),
-    Char(i64, String),
+    Ident(Rc<str>),
+    Field(Rc<str>),
+    Var(Rc<str>),
+    Str(Rc<str>, Rc<str>),
+    Num(Rc<str>),
+    Char(i64, Rc<str>),
     LParen,
     RParen,
     Pipe,
@@ -222,7 +222,7 @@ struct Token {
 }
 
 enum Item {
-    Text(String),
+    Text(Rc<str>),
     Action { pos: usize, toks: Vec<Token> },
 }
 
@@ -260,7 +260,7 @@ impl Lexer<'_> {
             }
             let Some(open) = next else {
                 if !text.is_empty() {
-                    items.push(Item::Text(text.to_string()));
+                    items.push(Item::Text(Rc::from(text)));
                 }
                 break;
             };
@@ -270,7 +270,7 @@ impl Lexer<'_> {
                 j += 2;
             }
             if !text.is_empty() {
-                items.push(Item::Text(text.to_string()));
+                items.push(Item::Text(Rc::from(text)));
             }
             // Comment?
             let mut k = j;
@@ -373,7 +373,7 @@ impl Lexer<'_> {
                     let (s, end) = self.quoted(i)?;
                     let raw = self.src[i..end].to_string();
                     i = end;
-                    Tok::Str(s, raw)
+                    Tok::Str(Rc::from(s.as_str()), Rc::from(raw.as_str()))
                 }
                 b'`' => {
                     let Some(close) = self.src[i + 1..].find('`') else {
@@ -382,7 +382,7 @@ impl Lexer<'_> {
                     let s = self.src[i + 1..i + 1 + close].to_string();
                     let raw = self.src[i..i + close + 2].to_string();
                     i += close + 2;
-                    Tok::Str(s, raw)
+                    Tok::Str(Rc::from(s.as_str()), Rc::from(raw.as_str()))
                 }
                 b'\'' => {
                     let end = self.src[i + 1..]
@@ -395,7 +395,7 @@ impl Lexer<'_> {
                         .ok_or_else(|| self.err(i, "malformed character constant"))?;
                     let raw = self.src[i..=end].to_string();
                     i = end + 1;
-                    Tok::Char(i64::from(u32::from(value)), raw)
+                    Tok::Char(i64::from(u32::from(value)), Rc::from(raw.as_str()))
                 }
                 b'$' => {
                     let mut k = i + 1;
@@ -405,14 +405,14 @@ impl Lexer<'_> {
                     }
                     let name = self.src[i..k].to_string();
                     i = k;
-                    Tok::Var(name)
+                    Tok::Var(Rc::from(name.as_str()))
                 }
                 b'.' => {
                     if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
                         let end = self.number_end(i);
                         let text = self.src[i..end].to_string();
                         i = end;
-                        Tok::Num(text)
+                        Tok::Num(Rc::from(text.as_str()))
                     } else {
                         let mut k = i + 1;
                         while k < bytes.len()
@@ -428,7 +428,7 @@ impl Lexer<'_> {
                         } else {
                             let name = self.src[i + 1..k].to_string();
                             i = k;
-                            Tok::Field(name)
+                            Tok::Field(Rc::from(name.as_str()))
                         }
                     }
                 }
@@ -439,7 +439,7 @@ impl Lexer<'_> {
                     }
                     let text = self.src[i..end].to_string();
                     i = end;
-                    Tok::Num(text)
+                    Tok::Num(Rc::from(text.as_str()))
                 }
                 c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
                     let mut k = i;
@@ -452,7 +452,7 @@ impl Lexer<'_> {
                     }
                     let name = self.src[i..k].to_string();
                     i = k;
-                    Tok::Ident(name)
+                    Tok::Ident(Rc::from(name.as_str()))
                 }
                 other => {
                     return Err(self.err(
@@ -573,7 +573,7 @@ fn parse_number(text: &str) -> Option<Arg> {
         }
         let exp: i32 = exp.parse().ok()?;
         let f = value * 2f64.powi(exp);
-        return Some(Arg::Float(0, if neg { -f } else { f }, text.to_string()));
+        return Some(Arg::Float(0, if neg { -f } else { f }, Rc::from(text)));
     }
     let int = if let Some(h) = lower.strip_prefix("0x") {
         i64::from_str_radix(h, 16).ok()
@@ -588,10 +588,10 @@ fn parse_number(text: &str) -> Option<Arg> {
         lower.parse::<i64>().ok()
     };
     if let Some(i) = int {
-        return Some(Arg::Int(0, if neg { -i } else { i }, text.to_string()));
+        return Some(Arg::Int(0, if neg { -i } else { i }, Rc::from(text)));
     }
     let f: f64 = lower.parse().ok()?;
-    Some(Arg::Float(0, if neg { -f } else { f }, text.to_string()))
+    Some(Arg::Float(0, if neg { -f } else { f }, Rc::from(text)))
 }
 
 /// The result of parsing one file: its own tree and the `define`d templates inside it.
@@ -654,18 +654,18 @@ impl Parser<'_> {
         while self.idx < self.items.len() {
             let idx = self.idx;
             self.idx += 1;
-            let (pos, toks) = match &self.items[idx] {
+            let (pos, toks) = match &mut self.items[idx] {
                 Item::Text(t) => {
-                    nodes.push(Node::Text(Rc::from(t.as_str())));
+                    nodes.push(Node::Text(t.clone()));
                     continue;
                 }
-                Item::Action { pos, toks } => (*pos, toks.clone()),
+                Item::Action { pos, toks } => (*pos, std::mem::take(toks)),
             };
             let Some(first) = toks.first() else {
                 return Err(self.err(pos, "missing value for command"));
             };
             let keyword = match &first.tok {
-                Tok::Ident(w) => w.as_str(),
+                Tok::Ident(w) => &**w,
                 _ => "",
             };
             match keyword {
@@ -690,7 +690,7 @@ impl Parser<'_> {
                 }
                 "define" | "block" => {
                     let (name, rest) = match toks.get(1).map(|t| &t.tok) {
-                        Some(Tok::Str(s, _)) => (s.clone(), &toks[2..]),
+                        Some(Tok::Str(s, _)) => (s.to_string(), &toks[2..]),
                         _ => {
                             return Err(
                                 self.err(pos, format!("unexpected name in {keyword} clause"))
@@ -735,7 +735,7 @@ impl Parser<'_> {
                 }
                 "template" => {
                     let (name, rest) = match toks.get(1).map(|t| &t.tok) {
-                        Some(Tok::Str(s, _)) => (s.clone(), &toks[2..]),
+                        Some(Tok::Str(s, _)) => (s.to_string(), &toks[2..]),
                         _ => return Err(self.err(pos, "unexpected token in template clause")),
                     };
                     let pipe = if rest.is_empty() {
@@ -797,7 +797,7 @@ impl Parser<'_> {
                 } else {
                     // `else if` / `else with`: a nested branch sharing our `end`.
                     let kw = match &rest[0].tok {
-                        Tok::Ident(w) if w == "if" || w == "with" => w.clone(),
+                        Tok::Ident(w) if &**w == "if" || &**w == "with" => w.to_string(),
                         _ => return Err(self.err(epos, "unexpected token in else")),
                     };
                     let nested = self.branch(&kw, rest[0].pos, &rest[1..])?;
@@ -827,11 +827,11 @@ impl Parser<'_> {
         if let Some(Tok::Var(v)) = toks.first().map(|t| &t.tok) {
             match toks.get(1).map(|t| &t.tok) {
                 Some(Tok::Declare) => {
-                    decl.push(v.clone());
+                    decl.push(v.to_string());
                     i = 2;
                 }
                 Some(Tok::Assign) => {
-                    decl.push(v.clone());
+                    decl.push(v.to_string());
                     is_assign = true;
                     i = 2;
                 }
@@ -840,8 +840,8 @@ impl Parser<'_> {
                         (toks.get(2).map(|t| &t.tok), toks.get(3).map(|t| &t.tok))
                     {
                         if *t == Tok::Declare || *t == Tok::Assign {
-                            decl.push(v.clone());
-                            decl.push(v2.clone());
+                            decl.push(v.to_string());
+                            decl.push(v2.to_string());
                             is_assign = *t == Tok::Assign;
                             i = 4;
                         }
@@ -940,13 +940,13 @@ impl Parser<'_> {
                 }
                 return Ok((Arg::Var(t.pos, v.clone(), fields), used));
             }
-            Tok::Ident(name) => match name.as_str() {
+            Tok::Ident(name) => match &**name {
                 "true" => Arg::Bool(t.pos, true),
                 "false" => Arg::Bool(t.pos, false),
                 "nil" => Arg::Nil(t.pos),
                 _ => Arg::Ident(t.pos, name.clone()),
             },
-            Tok::Str(s, raw) => Arg::Str(t.pos, Rc::from(s.as_str()), raw.clone()),
+            Tok::Str(s, raw) => Arg::Str(t.pos, s.clone(), raw.clone()),
             Tok::Char(c, raw) => Arg::Int(t.pos, *c, raw.clone()),
             Tok::Num(text) => match parse_number(text) {
                 Some(Arg::Int(_, v, raw)) => Arg::Int(t.pos, v, raw),
