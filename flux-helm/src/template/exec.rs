@@ -551,7 +551,7 @@ impl<'a> Exec<'a> {
         pos: usize,
         node: &Arg,
         mut receiver: Value,
-        fields: &[Rc<str>],
+        fields: &crate::template::parse::Fields,
         args: &[Arg],
         fin: Option<Value>,
     ) -> R<Value> {
@@ -559,7 +559,7 @@ impl<'a> Exec<'a> {
         for (i, field) in fields.iter().enumerate() {
             let has_args = i == last && (!args.is_empty() || fin.is_some());
             // Methods of the special objects.
-            match (&receiver, &**field) {
+            match (&receiver, field) {
                 (
                     Value::Files(_),
                     "Get" | "GetBytes" | "Glob" | "AsConfig" | "AsSecrets" | "Lines",
@@ -594,8 +594,8 @@ impl<'a> Exec<'a> {
                 ));
             }
             receiver = match &receiver {
-                Value::Map(m) => m.borrow().get(&**field).cloned().unwrap_or(Value::Nil),
-                Value::KubeVersion(k) => match &**field {
+                Value::Map(m) => m.borrow().get(field).cloned().unwrap_or(Value::Nil),
+                Value::KubeVersion(k) => match field {
                     "Version" | "GitVersion" => Value::str(&k.version),
                     "Major" => Value::str(&k.major),
                     "Minor" => Value::str(&k.minor),

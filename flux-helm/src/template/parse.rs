@@ -94,19 +94,47 @@ pub enum Arg {
     /// `.`
     Dot(usize),
     /// `.a.b`
-    Field(usize, Vec<Rc<str>>),
+    Field(usize, Fields),
     /// `$x.a.b` (`$` alone is the root variable).
-    Var(usize, Rc<str>, Vec<Rc<str>>),
+    Var(usize, Rc<str>, Fields),
     /// A function name.
     Ident(usize, Rc<str>),
     /// `(pipeline).a.b`
-    Chain(usize, Box<Arg>, Vec<Rc<str>>),
+    Chain(usize, Box<Arg>, Fields),
     Pipe(usize, Box<Pipe>),
     Str(usize, Rc<str>, Rc<str>),
     Int(usize, i64, Rc<str>),
     Float(usize, f64, Rc<str>),
     Bool(usize, bool),
     Nil(usize),
+}
+
+/// A field chain (`.a.b.c`), kept as one dotted string to save allocations.
+#[derive(Debug, Clone, Default)]
+pub struct Fields(Option<Rc<str>>);
+
+impl Fields {
+    fn from_parts(parts: &[Rc<str>]) -> Fields {
+        if parts.is_empty() {
+            Fields(None)
+        } else {
+            Fields(Some(Rc::from(
+                parts.iter().map(|p| &**p).collect::<Vec<_>>().join("."),
+            )))
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |s| s.matches('.').count() + 1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.as_deref().into_iter().flat_map(|s| s.split('.'))
+    }
 }
 
 impl Arg {
@@ -132,14 +160,14 @@ impl fmt::Display for Arg {
         match self {
             Arg::Dot(_) => f.write_str("."),
             Arg::Field(_, fields) => {
-                for field in fields {
+                for field in fields.iter() {
                     write!(f, ".{field}")?;
                 }
                 Ok(())
             }
             Arg::Var(_, name, fields) => {
                 f.write_str(name)?;
-                for field in fields {
+                for field in fields.iter() {
                     write!(f, ".{field}")?;
                 }
                 Ok(())
@@ -150,7 +178,7 @@ impl fmt::Display for Arg {
                     Arg::Pipe(_, p) => write!(f, "({p})")?,
                     other => write!(f, "{other}")?,
                 }
-                for field in fields {
+                for field in fields.iter() {
                     write!(f, ".{field}")?;
                 }
                 Ok(())
@@ -925,7 +953,7 @@ impl Parser<'_> {
                     fields.push(f2.clone());
                     used += 1;
                 }
-                return Ok((Arg::Field(t.pos, fields), used));
+                return Ok((Arg::Field(t.pos, Fields::from_parts(&fields)), used));
             }
             Tok::Var(v) => {
                 let mut fields = Vec::new();
@@ -938,7 +966,10 @@ impl Parser<'_> {
                     fields.push(f2.clone());
                     used += 1;
                 }
-                return Ok((Arg::Var(t.pos, v.clone(), fields), used));
+                return Ok((
+                    Arg::Var(t.pos, v.clone(), Fields::from_parts(&fields)),
+                    used,
+                ));
             }
             Tok::Ident(name) => match &**name {
                 "true" => Arg::Bool(t.pos, true),
@@ -999,7 +1030,7 @@ impl Parser<'_> {
             used += 1;
         }
         if !fields.is_empty() {
-            arg = Arg::Chain(t.pos, Box::new(arg), fields);
+            arg = Arg::Chain(t.pos, Box::new(arg), Fields::from_parts(&fields));
         }
         Ok((arg, used))
     }
