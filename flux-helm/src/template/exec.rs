@@ -149,7 +149,7 @@ pub struct Exec<'a> {
 /// One template invocation's variables and position.
 struct Frame<'t> {
     tree: &'t Tree,
-    vars: Vec<(String, Value)>,
+    vars: Vec<(Rc<str>, Value)>,
     node_pos: usize,
     node_ctx: String,
 }
@@ -197,7 +197,7 @@ impl<'a> Exec<'a> {
     pub fn execute_tree(&mut self, tree: &Tree, dot: &Value, out: &mut String) -> R<()> {
         let mut frame = Frame {
             tree,
-            vars: vec![("$".to_string(), dot.clone())],
+            vars: vec![(Rc::from("$"), dot.clone())],
             node_pos: 0,
             node_ctx: String::new(),
         };
@@ -396,14 +396,14 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn set_or_declare(&self, frame: &mut Frame<'_>, name: &str, v: Value, assign: bool) {
+    fn set_or_declare(&self, frame: &mut Frame<'_>, name: &Rc<str>, v: Value, assign: bool) {
         if assign {
             if let Some(slot) = frame.vars.iter_mut().rev().find(|(n, _)| n == name) {
                 slot.1 = v;
                 return;
             }
         }
-        frame.vars.push((name.to_string(), v));
+        frame.vars.push((name.clone(), v));
     }
 
     fn eval_cmds(&mut self, frame: &mut Frame<'_>, dot: &Value, cmds: &[Cmd]) -> R<Value> {
@@ -496,7 +496,7 @@ impl<'a> Exec<'a> {
     }
 
     fn var(&self, frame: &mut Frame<'_>, pos: usize, name: &str) -> R<Value> {
-        if let Some((_, v)) = frame.vars.iter().rev().find(|(n, _)| n == name) {
+        if let Some((_, v)) = frame.vars.iter().rev().find(|(n, _)| &**n == name) {
             return Ok(v.clone());
         }
         Self::at(frame, pos, name.to_string());

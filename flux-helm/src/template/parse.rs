@@ -78,7 +78,7 @@ pub struct Branch {
 #[derive(Debug, Clone)]
 pub struct Pipe {
     pub pos: usize,
-    pub decl: Vec<String>,
+    pub decl: Vec<Rc<str>>,
     pub is_assign: bool,
     pub cmds: Vec<Cmd>,
 }
@@ -211,7 +211,8 @@ impl fmt::Display for Cmd {
 impl fmt::Display for Pipe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.decl.is_empty() {
-            f.write_str(&self.decl.join(", "))?;
+            let names: Vec<&str> = self.decl.iter().map(|d| &**d).collect();
+            f.write_str(&names.join(", "))?;
             f.write_str(if self.is_assign { " = " } else { " := " })?;
         }
         for (i, cmd) in self.cmds.iter().enumerate() {
@@ -431,16 +432,16 @@ impl Lexer<'_> {
                     {
                         k += 1;
                     }
-                    let name = self.src[i..k].to_string();
+                    let name = Rc::from(&self.src[i..k]);
                     i = k;
-                    Tok::Var(Rc::from(name.as_str()))
+                    Tok::Var(name)
                 }
                 b'.' => {
                     if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
                         let end = self.number_end(i);
-                        let text = self.src[i..end].to_string();
+                        let text = Rc::from(&self.src[i..end]);
                         i = end;
-                        Tok::Num(Rc::from(text.as_str()))
+                        Tok::Num(text)
                     } else {
                         let mut k = i + 1;
                         while k < bytes.len()
@@ -454,9 +455,9 @@ impl Lexer<'_> {
                             i += 1;
                             Tok::Dot
                         } else {
-                            let name = self.src[i + 1..k].to_string();
+                            let name = Rc::from(&self.src[i + 1..k]);
                             i = k;
-                            Tok::Field(Rc::from(name.as_str()))
+                            Tok::Field(name)
                         }
                     }
                 }
@@ -465,9 +466,9 @@ impl Lexer<'_> {
                     if end == i || (end == i + 1 && !c.is_ascii_digit()) {
                         return Err(self.err(i, format!("unexpected \"{}\" in command", c as char)));
                     }
-                    let text = self.src[i..end].to_string();
+                    let text = Rc::from(&self.src[i..end]);
                     i = end;
-                    Tok::Num(Rc::from(text.as_str()))
+                    Tok::Num(text)
                 }
                 c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
                     let mut k = i;
@@ -478,9 +479,9 @@ impl Lexer<'_> {
                     {
                         k += 1;
                     }
-                    let name = self.src[i..k].to_string();
+                    let name = Rc::from(&self.src[i..k]);
                     i = k;
-                    Tok::Ident(Rc::from(name.as_str()))
+                    Tok::Ident(name)
                 }
                 other => {
                     return Err(self.err(
@@ -855,11 +856,11 @@ impl Parser<'_> {
         if let Some(Tok::Var(v)) = toks.first().map(|t| &t.tok) {
             match toks.get(1).map(|t| &t.tok) {
                 Some(Tok::Declare) => {
-                    decl.push(v.to_string());
+                    decl.push(v.clone());
                     i = 2;
                 }
                 Some(Tok::Assign) => {
-                    decl.push(v.to_string());
+                    decl.push(v.clone());
                     is_assign = true;
                     i = 2;
                 }
@@ -868,8 +869,8 @@ impl Parser<'_> {
                         (toks.get(2).map(|t| &t.tok), toks.get(3).map(|t| &t.tok))
                     {
                         if *t == Tok::Declare || *t == Tok::Assign {
-                            decl.push(v.to_string());
-                            decl.push(v2.to_string());
+                            decl.push(v.clone());
+                            decl.push(v2.clone());
                             is_assign = *t == Tok::Assign;
                             i = 4;
                         }
