@@ -917,7 +917,7 @@ fn dict_from(args: &[Value]) -> Value {
 
 fn index_value(args: &[Value]) -> R {
     let mut cur = args.first().cloned().unwrap_or(Value::Nil);
-    for idx in &args[1..] {
+    for idx in args.iter().skip(1) {
         cur = match (&cur, idx) {
             (Value::Map(m), Value::Str(k)) => m.borrow().get(&**k).cloned().unwrap_or(Value::Nil),
             (Value::Map(_), other) => {
@@ -1061,10 +1061,35 @@ fn cert_object(exec: &Exec<'_>) -> Value {
     Value::from_map(m)
 }
 
+/// Go's byte slicing of a string (`s[start:end]`), without panicking on UTF-8 boundaries.
+fn byte_slice(s: &str, start: usize, end: usize) -> String {
+    let bytes = s.as_bytes();
+    let end = end.min(bytes.len());
+    let start = start.min(end);
+    String::from_utf8_lossy(&bytes[start..end]).into_owned()
+}
+
+/// The fewest arguments each function indexes unconditionally (Go rejects fewer).
+fn min_args(name: &str) -> usize {
+    match name {
+        "sub" | "div" | "mod" | "subf" | "divf" | "floor" | "ceil" | "round" | "toDecimal"
+        | "deepEqual" | "eq" | "not" | "len" => 1,
+        "ne" | "lt" | "le" | "gt" | "ge" => 2,
+        _ => 0,
+    }
+}
+
 /// Calls the function `name`.
 #[allow(clippy::too_many_lines)]
 pub fn call(exec: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
     let a = &args;
+    let need = min_args(name);
+    if a.len() < need {
+        return Err(FuncError::Msg(format!(
+            "wrong number of args for {name}: want {need} got {}",
+            a.len()
+        )));
+    }
     let v = match name {
         "include" => {
             arity(name, a, 2)?;
@@ -1218,9 +1243,9 @@ pub fn call(exec: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             let s = s_arg(a, 1)?;
             let len = s.len() as i64;
             if n < 0 && len + n > 0 {
-                Value::string(s[(len + n) as usize..].to_string())
+                Value::string(byte_slice(&s, (len + n) as usize, s.len()))
             } else if n >= 0 && len > n {
-                Value::string(s[..n as usize].to_string())
+                Value::string(byte_slice(&s, 0, n as usize))
             } else {
                 Value::Str(s)
             }
@@ -1710,9 +1735,9 @@ pub fn call(exec: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             let start = start.max(0);
             let end = if end < 0 || end > len { len } else { end };
             if start > end {
-                Value::string(s[start.min(len) as usize..].to_string())
+                Value::string(byte_slice(&s, start.min(len) as usize, s.len()))
             } else {
-                Value::string(s.get(start as usize..end as usize).unwrap_or("").to_string())
+                Value::string(byte_slice(&s, start as usize, end as usize))
             }
         }
         "wrap" => Value::Str(s_arg(a, 1)?),
@@ -1721,7 +1746,7 @@ pub fn call(exec: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             if (s.len() as i64) <= w || w < 4 {
                 Value::Str(s)
             } else {
-                Value::string(format!("{}...", &s[..(w - 3) as usize]))
+                Value::string(format!("{}...", byte_slice(&s, 0, (w - 3) as usize)))
             }
         }
         "cat" => Value::string(
@@ -1813,6 +1838,21 @@ mod tests {
         );
         assert_eq!(sprintf("%q", &[Value::str("x\"y")]), "\"x\\\"y\"");
         assert_eq!(sprintf("%s", &[Value::Nil]), "%!s(<nil>)");
+    }
+
+    #[test]
+    fn no_panics_on_missing_args_or_utf8_boundaries() {
+        let t = crate::template::exec::Templates::default();
+        let ctx = crate::template::exec::Context {
+            rng: std::cell::Cell::new(1),
+        };
+        let mut exec = Exec::new(&t, &ctx);
+        for name in NAMES {
+            let _ = call(&mut exec, name, Vec::new());
+        }
+        let r = call(&mut exec, "trunc", vec![Value::Int(2), Value::str("héllo")]).expect("trunc");
+        assert_eq!(r.go_string(), "h\u{fffd}");
+        assert!(call(&mut exec, "sub", Vec::new()).is_err());
     }
 
     #[test]

@@ -366,7 +366,9 @@ fn set_path(base: &Value, key: &str, value: Value) -> Result<()> {
         let last = i + 1 == parts.len();
         let (name, index) = match part.find('[') {
             Some(b) => {
-                let idx: usize = part[b + 1..part.len() - 1]
+                let idx: usize = part
+                    .get(b + 1..part.len().saturating_sub(1))
+                    .unwrap_or("")
                     .parse()
                     .map_err(|_| Error::Set(format!("invalid index in {key}")))?;
                 (&part[..b], Some(idx))
@@ -434,6 +436,13 @@ pub fn merge_user_values(base: &Value, overlay: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_set_strings_are_errors() {
+        let base = Value::new_map();
+        assert!(parse_set("a[=1", &base).is_err());
+        assert!(parse_set("novalue", &base).is_err());
+    }
 
     #[test]
     fn set_strings() {
