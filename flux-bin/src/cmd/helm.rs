@@ -62,7 +62,14 @@ pub fn run(cmd: &HelmCommand, out: &mut dyn Write) -> anyhow::Result<()> {
                 seed,
                 helm3: args.helm3,
             };
-            let rendered = flux_helm::template(&args.chart, &args.values, &args.set, &opts)?;
+            // Deeply recursive charts need a deep stack; render on a thread that has one.
+            let (chart, values, sets) = (args.chart.clone(), args.values.clone(), args.set.clone());
+            let rendered = std::thread::Builder::new()
+                .name("helm-template".into())
+                .stack_size(256 * 1024 * 1024)
+                .spawn(move || flux_helm::template(&chart, &values, &sets, &opts))?
+                .join()
+                .map_err(|_| anyhow::anyhow!("rendering thread panicked"))??;
             out.write_all(rendered.as_bytes())?;
             Ok(())
         }

@@ -144,6 +144,9 @@ pub struct Exec<'a> {
     pub overlay: Vec<HashMap<String, Rc<Tree>>>,
     pub ctx: &'a Context,
     include_depth: HashMap<String, usize>,
+    /// Nesting of template executions, bounded so runaway recursion errors instead of
+    /// exhausting the stack.
+    depth: usize,
 }
 
 /// One template invocation's variables and position.
@@ -158,6 +161,10 @@ type R<T> = Result<T, ExecError>;
 
 const MAX_INCLUDE_DEPTH: usize = 1000;
 
+/// Total nesting of `template`/`include`/`tpl` executions. Go allows 100000; a release build
+/// needs well under 8 MiB of stack for this many levels.
+const MAX_DEPTH: usize = 1500;
+
 impl<'a> Exec<'a> {
     pub fn new(templates: &'a Templates, ctx: &'a Context) -> Self {
         Exec {
@@ -165,6 +172,7 @@ impl<'a> Exec<'a> {
             overlay: Vec::new(),
             ctx,
             include_depth: HashMap::new(),
+            depth: 0,
         }
     }
 
@@ -195,6 +203,21 @@ impl<'a> Exec<'a> {
     }
 
     pub fn execute_tree(&mut self, tree: &Tree, dot: &Value, out: &mut String) -> R<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(ExecError {
+                location: tree.name.clone(),
+                name: tree.name.clone(),
+                context: None,
+                kind: ErrKind::Msg(format!("exceeded maximum template depth ({MAX_DEPTH})")),
+            });
+        }
+        self.depth += 1;
+        let result = self.execute_tree_inner(tree, dot, out);
+        self.depth -= 1;
+        result
+    }
+
+    fn execute_tree_inner(&mut self, tree: &Tree, dot: &Value, out: &mut String) -> R<()> {
         let mut frame = Frame {
             tree,
             vars: vec![(Rc::from("$"), dot.clone())],
