@@ -366,6 +366,22 @@ fn list_of(v: &Value) -> Result<Vec<Value>, FuncError> {
     }
 }
 
+/// An approximation of Go's `strconv.IsPrint` for non-ASCII characters: Unicode spaces other
+/// than U+0020, controls, format characters and private-use code points are not printable.
+fn go_is_print(c: char) -> bool {
+    let u = c as u32;
+    if u < 0x80 {
+        return (0x20..0x7f).contains(&u);
+    }
+    if c.is_control() || (c.is_whitespace() && c != ' ') {
+        return false;
+    }
+    !matches!(u,
+        0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E
+        | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB | 0xE000..=0xF8FF
+        | 0xF_0000..=0x10_FFFF)
+}
+
 /// Go's `%q` for a string.
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -383,6 +399,13 @@ pub fn go_quote(s: &str) -> String {
             '\u{b}' => out.push_str("\\v"),
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if !go_is_print(c) => {
+                if (c as u32) <= 0xFFFF {
+                    out.push_str(&format!("\\u{:04x}", c as u32));
+                } else {
+                    out.push_str(&format!("\\U{:08x}", c as u32));
+                }
             }
             c => out.push(c),
         }

@@ -184,8 +184,9 @@ fn go_parse_int(s: &str) -> Option<f64> {
     } else {
         None
     }?;
-    let f = parsed as f64;
-    Some(if neg { -f } else { f })
+    // Integers have no negative zero: `-0` is 0.
+    let v = i128::from(parsed);
+    Some((if neg { -v } else { v }) as f64)
 }
 
 /// `toYaml`: sigs.k8s.io/yaml.Marshal without the final newline.
@@ -586,14 +587,14 @@ fn is_break(c: char) -> bool {
     matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
+/// go-yaml v2's `is_printable`: it stops at U+FFFD, so characters outside the BMP (emoji) are
+/// escaped in double quotes.
 fn is_printable(c: char) -> bool {
     let u = c as u32;
     u == 0x0A
         || (0x20..=0x7E).contains(&u)
-        || u == 0x85
         || (0xA0..=0xD7FF).contains(&u)
         || (0xE000..=0xFFFD).contains(&u)
-        || (0x1_0000..=0x10_FFFF).contains(&u)
 }
 
 struct Analysis {

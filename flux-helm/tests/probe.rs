@@ -74,3 +74,17 @@ fn set_values_override_files() {
     .expect("render");
     assert!(out.contains("local: \"from-set\""));
 }
+
+/// toYaml/toJson/quote corner cases (quoting styles, folding, escapes, YAML 1.1 scalars), with
+/// the golden recorded from `helm4 template rel yamlprobe --namespace ns1`.
+#[test]
+fn yaml_probe_matches_helm4() {
+    let dir = data();
+    let expected = std::fs::read_to_string(dir.join("yamlprobe-expected.yaml")).expect("golden");
+    let opts = flux_helm::RenderOptions {
+        include_crds: false,
+        ..options()
+    };
+    let out = flux_helm::template(&dir.join("yamlprobe"), &[], &[], &opts).expect("render");
+    assert_same(&expected, &out);
+}
