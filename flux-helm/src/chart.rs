@@ -71,6 +71,41 @@ pub fn load(path: &Path) -> Result<Chart> {
     from_files(files, &path.display().to_string())
 }
 
+/// Loads a chart from the bytes of a `.tgz` archive.
+pub fn load_archive(data: &[u8], name: &str) -> Result<Chart> {
+    let files = read_archive(data, name)?;
+    from_files(files, name)
+}
+
+/// Packages the chart directory `dir` as `helm package` lays it out: a gzipped tar whose
+/// entries sit under `<chart name>/`, `.helmignore` applied.
+pub fn package(dir: &Path) -> Result<Vec<u8>> {
+    let chart = load(dir)?;
+    let files = read_dir(dir)?;
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut builder = tar::Builder::new(gz);
+    let io = |source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    for (rel, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder
+            .append_data(
+                &mut header,
+                format!("{}/{rel}", chart.name),
+                data.as_slice(),
+            )
+            .map_err(io)?;
+    }
+    let gz = builder.into_inner().map_err(io)?;
+    gz.finish().map_err(io)
+}
+
 fn read_dir(root: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let ignore = match std::fs::read_to_string(root.join(".helmignore")) {
         Ok(text) => IgnoreRules::parse(&text),

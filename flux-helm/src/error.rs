@@ -20,6 +20,9 @@ pub enum Error {
     /// A `--set` string is invalid.
     #[error("failed parsing --set data: {0}")]
     Set(String),
+    /// A stored release could not be encoded or decoded.
+    #[error("{0}")]
+    Release(String),
     /// A rendering failure, already formatted like Helm's message.
     #[error("{0}")]
     Render(String),

@@ -84,6 +84,7 @@ impl Files {
             None => Value::list(Vec::new()),
             Some(b) => {
                 let s = String::from_utf8_lossy(b);
+                let s = s.strip_suffix('\n').unwrap_or(&s);
                 Value::list(s.split('\n').map(Value::str).collect())
             }
         }

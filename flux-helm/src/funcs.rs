@@ -252,7 +252,10 @@ const NAMES: &[&str] = &[
 ];
 
 pub fn exists(name: &str) -> bool {
-    NAMES.contains(&name)
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| NAMES.iter().copied().collect())
+        .contains(name)
 }
 
 // ---- argument helpers -------------------------------------------------------------------------
@@ -363,6 +366,22 @@ fn list_of(v: &Value) -> Result<Vec<Value>, FuncError> {
     }
 }
 
+/// An approximation of Go's `strconv.IsPrint` for non-ASCII characters: Unicode spaces other
+/// than U+0020, controls, format characters and private-use code points are not printable.
+fn go_is_print(c: char) -> bool {
+    let u = c as u32;
+    if u < 0x80 {
+        return (0x20..0x7f).contains(&u);
+    }
+    if c.is_control() || (c.is_whitespace() && c != ' ') {
+        return false;
+    }
+    !matches!(u,
+        0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E
+        | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB | 0xE000..=0xF8FF
+        | 0xF_0000..=0x10_FFFF)
+}
+
 /// Go's `%q` for a string.
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -380,6 +399,13 @@ pub fn go_quote(s: &str) -> String {
             '\u{b}' => out.push_str("\\v"),
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if !go_is_print(c) => {
+                if (c as u32) <= 0xFFFF {
+                    out.push_str(&format!("\\u{:04x}", c as u32));
+                } else {
+                    out.push_str(&format!("\\U{:08x}", c as u32));
+                }
             }
             c => out.push(c),
         }
@@ -854,6 +880,7 @@ pub fn call_method(receiver: &Value, method: &str, args: &[Value]) -> R {
 
 // ---- the function table ------------------------------------------------------------------------
 
+/// mergo's map merge as Sprig's `merge` (no override) and `mergeOverwrite` use it.
 fn merge_into(dst: &crate::value::Map, src: &Value, overwrite: bool) {
     let Value::Map(src) = src else { return };
     if Rc::ptr_eq(dst, src) {
@@ -862,14 +889,23 @@ fn merge_into(dst: &crate::value::Map, src: &Value, overwrite: bool) {
     let src = src.borrow().clone();
     for (k, sv) in src {
         let existing = dst.borrow().get(&k).cloned();
-        match existing {
-            None => {
+        match (&sv, existing) {
+            (Value::Nil, _) => {
+                if overwrite {
+                    dst.borrow_mut().insert(k, sv);
+                }
+            }
+            (Value::Map(_), Some(Value::Map(dm))) => merge_into(&dm, &sv, overwrite),
+            (Value::Map(_), None) => {
                 dst.borrow_mut().insert(k, sv);
             }
-            Some(Value::Map(dm)) if matches!(sv, Value::Map(_)) => merge_into(&dm, &sv, overwrite),
-            Some(dv) => {
-                // mergo: empty sources never win; without override only empty destinations change.
-                if !is_empty_for_mergo(&sv) && (overwrite || is_empty_for_mergo(&dv)) {
+            // mergo fails on a map over a non-map, and Sprig swallows the error.
+            (Value::Map(_), Some(_)) => {}
+            (_, None) => {
+                dst.borrow_mut().insert(k, sv);
+            }
+            (_, Some(dv)) => {
+                if overwrite || is_empty_for_mergo(&dv) {
                     dst.borrow_mut().insert(k, sv);
                 }
             }
@@ -904,7 +940,7 @@ fn dict_from(args: &[Value]) -> Value {
 
 fn index_value(args: &[Value]) -> R {
     let mut cur = args.first().cloned().unwrap_or(Value::Nil);
-    for idx in &args[1..] {
+    for idx in args.iter().skip(1) {
         cur = match (&cur, idx) {
             (Value::Map(m), Value::Str(k)) => m.borrow().get(&**k).cloned().unwrap_or(Value::Nil),
             (Value::Map(_), other) => {
@@ -954,19 +990,24 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// Go's deprecated `strings.Title`: upper-cases letters that follow a separator.
 fn go_title(s: &str) -> String {
+    let is_separator = |c: char| {
+        if c.is_ascii() {
+            !(c.is_ascii_alphanumeric() || c == '_')
+        } else {
+            c.is_whitespace()
+        }
+    };
     let mut out = String::new();
-    let mut prev_letter = false;
+    let mut prev_sep = true;
     for c in s.chars() {
-        if !prev_letter && c.is_alphabetic() {
+        if prev_sep {
             out.extend(c.to_uppercase());
         } else {
             out.push(c);
         }
-        prev_letter = !(c.is_whitespace() || c == '-' || c == '_' || c.is_ascii_punctuation());
-        if c.is_whitespace() {
-            prev_letter = false;
-        }
+        prev_sep = is_separator(c);
     }
     out
 }
@@ -1043,10 +1084,35 @@ fn cert_object(exec: &Exec<'_>) -> Value {
     Value::from_map(m)
 }
 
+/// Go's byte slicing of a string (`s[start:end]`), without panicking on UTF-8 boundaries.
+fn byte_slice(s: &str, start: usize, end: usize) -> String {
+    let bytes = s.as_bytes();
+    let end = end.min(bytes.len());
+    let start = start.min(end);
+    String::from_utf8_lossy(&bytes[start..end]).into_owned()
+}
+
+/// The fewest arguments each function indexes unconditionally (Go rejects fewer).
+fn min_args(name: &str) -> usize {
+    match name {
+        "sub" | "div" | "mod" | "subf" | "divf" | "floor" | "ceil" | "round" | "toDecimal"
+        | "deepEqual" | "eq" | "not" | "len" => 1,
+        "ne" | "lt" | "le" | "gt" | "ge" => 2,
+        _ => 0,
+    }
+}
+
 /// Calls the function `name`.
 #[allow(clippy::too_many_lines)]
 pub fn call(exec: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
     let a = &args;
+    let need = min_args(name);
+    if a.len() < need {
+        return Err(FuncError::Msg(format!(
+            "wrong number of args for {name}: want {need} got {}",
+            a.len()
+        )));
+    }
     let v = match name {
         "include" => {
             arity(name, a, 2)?;
@@ -1200,9 +1266,9 @@ pub fn call(exec: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             let s = s_arg(a, 1)?;
             let len = s.len() as i64;
             if n < 0 && len + n > 0 {
-                Value::string(s[(len + n) as usize..].to_string())
+                Value::string(byte_slice(&s, (len + n) as usize, s.len()))
             } else if n >= 0 && len > n {
-                Value::string(s[..n as usize].to_string())
+                Value::string(byte_slice(&s, 0, n as usize))
             } else {
                 Value::Str(s)
             }
@@ -1692,9 +1758,9 @@ pub fn call(exec: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             let start = start.max(0);
             let end = if end < 0 || end > len { len } else { end };
             if start > end {
-                Value::string(s[start.min(len) as usize..].to_string())
+                Value::string(byte_slice(&s, start.min(len) as usize, s.len()))
             } else {
-                Value::string(s.get(start as usize..end as usize).unwrap_or("").to_string())
+                Value::string(byte_slice(&s, start as usize, end as usize))
             }
         }
         "wrap" => Value::Str(s_arg(a, 1)?),
@@ -1703,7 +1769,7 @@ pub fn call(exec: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             if (s.len() as i64) <= w || w < 4 {
                 Value::Str(s)
             } else {
-                Value::string(format!("{}...", &s[..(w - 3) as usize]))
+                Value::string(format!("{}...", byte_slice(&s, 0, (w - 3) as usize)))
             }
         }
         "cat" => Value::string(
@@ -1795,6 +1861,21 @@ mod tests {
         );
         assert_eq!(sprintf("%q", &[Value::str("x\"y")]), "\"x\\\"y\"");
         assert_eq!(sprintf("%s", &[Value::Nil]), "%!s(<nil>)");
+    }
+
+    #[test]
+    fn no_panics_on_missing_args_or_utf8_boundaries() {
+        let t = crate::template::exec::Templates::default();
+        let ctx = crate::template::exec::Context {
+            rng: std::cell::Cell::new(1),
+        };
+        let mut exec = Exec::new(&t, &ctx);
+        for name in NAMES {
+            let _ = call(&mut exec, name, Vec::new());
+        }
+        let r = call(&mut exec, "trunc", vec![Value::Int(2), Value::str("héllo")]).expect("trunc");
+        assert_eq!(r.go_string(), "h\u{fffd}");
+        assert!(call(&mut exec, "sub", Vec::new()).is_err());
     }
 
     #[test]

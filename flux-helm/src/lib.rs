@@ -25,6 +25,7 @@ mod error;
 pub mod files;
 pub mod funcs;
 pub mod json;
+pub mod release;
 pub mod render;
 mod schema;
 mod sha1;
@@ -34,7 +35,7 @@ pub mod value;
 pub mod values;
 pub mod yaml;
 
-pub use chart::{load, Chart};
+pub use chart::{load, load_archive, package, Chart};
 pub use error::{Error, Result};
-pub use render::{render, template, RenderOptions};
+pub use render::{render, render_release, template, RenderOptions, Rendered};
 pub use value::Value;

@@ -23,6 +23,9 @@ pub struct RenderOptions {
     pub kube_version: Option<String>,
     /// Seed for `randAlphaNum` and friends (Helm's output there is random anyway).
     pub seed: u64,
+    /// Helm 3.17 compatibility: its document splitting and trimming, kind order, value
+    /// coalescing (chart-default nulls kept) and default Capabilities (kube v1.32.0).
+    pub helm3: bool,
 }
 
 impl Default for RenderOptions {
@@ -35,6 +38,7 @@ impl Default for RenderOptions {
             is_upgrade: false,
             kube_version: None,
             seed: 0x5eed,
+            helm3: false,
         }
     }
 }
@@ -96,6 +100,66 @@ pub const DEFAULT_API_VERSIONS: &[&str] = &[
     "storage.k8s.io/v1alpha1",
     "storagemigration.k8s.io/v1",
     "storagemigration.k8s.io/v1beta1",
+    "apiextensions.k8s.io/v1beta1",
+    "apiextensions.k8s.io/v1",
+];
+
+/// Helm 3.17's default API versions.
+pub const HELM3_API_VERSIONS: &[&str] = &[
+    "v1",
+    "admissionregistration.k8s.io/v1",
+    "admissionregistration.k8s.io/v1alpha1",
+    "admissionregistration.k8s.io/v1beta1",
+    "internal.apiserver.k8s.io/v1alpha1",
+    "apps/v1",
+    "apps/v1beta1",
+    "apps/v1beta2",
+    "authentication.k8s.io/v1",
+    "authentication.k8s.io/v1alpha1",
+    "authentication.k8s.io/v1beta1",
+    "authorization.k8s.io/v1",
+    "authorization.k8s.io/v1beta1",
+    "autoscaling/v1",
+    "autoscaling/v2",
+    "autoscaling/v2beta1",
+    "autoscaling/v2beta2",
+    "batch/v1",
+    "batch/v1beta1",
+    "certificates.k8s.io/v1",
+    "certificates.k8s.io/v1beta1",
+    "certificates.k8s.io/v1alpha1",
+    "coordination.k8s.io/v1alpha2",
+    "coordination.k8s.io/v1beta1",
+    "coordination.k8s.io/v1",
+    "discovery.k8s.io/v1",
+    "discovery.k8s.io/v1beta1",
+    "events.k8s.io/v1",
+    "events.k8s.io/v1beta1",
+    "extensions/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1",
+    "flowcontrol.apiserver.k8s.io/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1beta2",
+    "flowcontrol.apiserver.k8s.io/v1beta3",
+    "networking.k8s.io/v1",
+    "networking.k8s.io/v1alpha1",
+    "networking.k8s.io/v1beta1",
+    "node.k8s.io/v1",
+    "node.k8s.io/v1alpha1",
+    "node.k8s.io/v1beta1",
+    "policy/v1",
+    "policy/v1beta1",
+    "rbac.authorization.k8s.io/v1",
+    "rbac.authorization.k8s.io/v1beta1",
+    "rbac.authorization.k8s.io/v1alpha1",
+    "resource.k8s.io/v1beta1",
+    "resource.k8s.io/v1alpha3",
+    "scheduling.k8s.io/v1alpha1",
+    "scheduling.k8s.io/v1beta1",
+    "scheduling.k8s.io/v1",
+    "storage.k8s.io/v1beta1",
+    "storage.k8s.io/v1",
+    "storage.k8s.io/v1alpha1",
+    "storagemigration.k8s.io/v1alpha1",
     "apiextensions.k8s.io/v1beta1",
     "apiextensions.k8s.io/v1",
 ];
@@ -190,17 +254,27 @@ struct Manifest {
     kind: String,
 }
 
-fn kind_rank(kind: &str) -> Option<usize> {
-    INSTALL_ORDER.iter().position(|k| *k == kind)
+fn kind_rank(kind: &str, helm3: bool) -> Option<usize> {
+    // Helm 3 does not know the webhook configuration kinds (the last two).
+    let order = if helm3 {
+        &INSTALL_ORDER[..INSTALL_ORDER.len() - 2]
+    } else {
+        INSTALL_ORDER
+    };
+    order.iter().position(|k| *k == kind)
 }
 
-fn sort_by_kind(items: &mut [Manifest]) {
-    items.sort_by(|a, b| match (kind_rank(&a.kind), kind_rank(&b.kind)) {
+fn kind_order(a: &str, b: &str, helm3: bool) -> std::cmp::Ordering {
+    match (kind_rank(a, helm3), kind_rank(b, helm3)) {
         (Some(x), Some(y)) => x.cmp(&y),
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.kind.cmp(&b.kind),
-    });
+        (None, None) => a.cmp(b),
+    }
+}
+
+fn sort_by_kind(items: &mut [Manifest], helm3: bool) {
+    items.sort_by(|a, b| kind_order(&a.kind, &b.kind, helm3));
 }
 
 /// Renders a loaded chart with user values; returns `helm template`'s stdout.
@@ -208,20 +282,23 @@ pub fn render(mut chart: Chart, user: &Value, opts: &RenderOptions) -> Result<St
     if chart.is_library() {
         return Err(Error::Render("library charts are not installable".into()));
     }
-    crate::values::process_dependencies(&mut chart, user)?;
-    let values = crate::values::coalesce_values(&chart, user);
+    crate::values::process_dependencies(&mut chart, user, opts.helm3)?;
+    let values = crate::values::coalesce_values(&chart, user, opts.helm3);
     if !opts.skip_schema_validation {
-        crate::schema::validate_chart(&chart, &values)?;
+        crate::schema::validate_chart(&chart, &values, opts.helm3)?;
     }
     let files = render_files(&chart, &values, opts)?;
-    assemble(&chart, files, opts)
+    Ok(assemble(&chart, files, opts)?.template_output())
 }
 
 fn capabilities(opts: &RenderOptions) -> Value {
-    let version = opts
-        .kube_version
-        .clone()
-        .unwrap_or_else(|| "v1.37.0".into());
+    let version = opts.kube_version.clone().unwrap_or_else(|| {
+        if opts.helm3 {
+            "v1.32.0".into()
+        } else {
+            "v1.37.0".into()
+        }
+    });
     let version = if version.starts_with('v') {
         version
     } else {
@@ -242,14 +319,21 @@ fn capabilities(opts: &RenderOptions) -> Value {
     caps.insert(
         "APIVersions".to_string(),
         Value::ApiVersions(Rc::new(
-            DEFAULT_API_VERSIONS
-                .iter()
-                .map(|s| (*s).to_string())
-                .collect(),
+            (if opts.helm3 {
+                HELM3_API_VERSIONS
+            } else {
+                DEFAULT_API_VERSIONS
+            })
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect(),
         )),
     );
     let mut helm = BTreeMap::new();
-    helm.insert("Version".to_string(), Value::str("v4.3.1"));
+    helm.insert(
+        "Version".to_string(),
+        Value::str(if opts.helm3 { "v3.17.2" } else { "v4.3.1" }),
+    );
     helm.insert("GitCommit".to_string(), Value::str("c0d08d0"));
     helm.insert("GitTreeState".to_string(), Value::str("clean"));
     helm.insert("GoVersion".to_string(), Value::str("go1.25.0"));
@@ -412,9 +496,13 @@ fn render_files(
                 .insert("Template".to_string(), Value::from_map(tmpl));
         }
         let out = exec.execute(name, &r.dot).map_err(|e| {
-            Error::Render(format!(
-                "{}\n\nUse --debug flag to render out invalid YAML",
+            let message = if opts.helm3 {
+                helm3_error(&e)
+            } else {
                 helm4_error(&e)
+            };
+            Error::Render(format!(
+                "{message}\n\nUse --debug flag to render out invalid YAML"
             ))
         })?;
         rendered.insert(name.clone(), out.replace("<no value>", ""));
@@ -424,6 +512,24 @@ fn render_files(
 
 fn parse_error_message(name: &str, e: &parse::ParseError) -> String {
     format!("parse error at ({name}:{}): {}", e.line, e.message)
+}
+
+/// Helm 3.17's `cleanupExecError`: the warning form for `fail`/`required`, else Go's text.
+pub fn helm3_error(e: &ExecError) -> String {
+    let full = e.to_string();
+    let tokens: Vec<&str> = full.splitn(3, ": ").collect();
+    if tokens.len() == 3 {
+        if let (Some(s), Some(end)) = (tokens[2].find(WARN_START), tokens[2].rfind(WARN_END)) {
+            if s + WARN_START.len() <= end {
+                return format!(
+                    "execution error at ({}): {}",
+                    tokens[1],
+                    &tokens[2][s + WARN_START.len()..end]
+                );
+            }
+        }
+    }
+    full
 }
 
 /// Helm 4's `reformatExecErrorMsg`.
@@ -555,9 +661,63 @@ fn split_manifests(content: &str) -> Vec<String> {
         .collect()
 }
 
+/// Helm 3's splitting: separator regex `(?:^|\s*\n)---\s*` over the trimmed file, each
+/// document trimmed.
+fn split_manifests_helm3(content: &str) -> Vec<String> {
+    let text = content.trim();
+    let bytes = text.as_bytes();
+    let mut docs = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // A match starts at the beginning, or at whitespace that runs up to a newline.
+        let mut sep_start = None;
+        let mut j = i;
+        if i == 0 && text[i..].starts_with("---") {
+            sep_start = Some(i);
+            j = i;
+        } else if bytes[i].is_ascii_whitespace() {
+            let mut k = i;
+            let mut last_newline = None;
+            while k < bytes.len() && bytes[k].is_ascii_whitespace() {
+                if bytes[k] == b'\n' {
+                    last_newline = Some(k);
+                }
+                k += 1;
+            }
+            if let Some(nl) = last_newline {
+                if text[nl + 1..].starts_with("---") {
+                    sep_start = Some(i);
+                    j = nl + 1;
+                }
+            }
+        }
+        if let Some(s) = sep_start {
+            let mut end = j + 3;
+            while end < bytes.len() && bytes[end].is_ascii_whitespace() {
+                end += 1;
+            }
+            docs.push(&text[start..s]);
+            start = end;
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+    docs.push(&text[start..]);
+    docs.into_iter()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 struct Head {
     kind: String,
+    name: String,
     hook: Option<String>,
+    weight: i64,
+    delete_policies: Vec<String>,
 }
 
 fn parse_head(doc: &str, path: &str) -> Result<Head> {
@@ -573,7 +733,22 @@ fn parse_head(doc: &str, path: &str) -> Result<Head> {
         .and_then(|m| m.get("annotations"))
         .and_then(|a| a.get("helm.sh/hook"))
         .and_then(|h| h.as_str().map(str::to_string));
-    Ok(Head { kind, hook })
+    let name = match v.get("metadata").and_then(|m| m.get("name")) {
+        Some(Value::Str(s)) => s.to_string(),
+        _ => String::new(),
+    };
+    let weight = annotation_list(&v, "helm.sh/hook-weight")
+        .first()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0);
+    let delete_policies = annotation_list(&v, "helm.sh/hook-delete-policy");
+    Ok(Head {
+        kind,
+        name,
+        hook,
+        weight,
+        delete_policies,
+    })
 }
 
 fn crd_objects(chart: &Chart, full_path: &str, out: &mut Vec<(String, String)>) {
@@ -588,43 +763,129 @@ fn crd_objects(chart: &Chart, full_path: &str, out: &mut Vec<(String, String)>) 
     }
 }
 
+/// A hook manifest with the data Helm records for it.
+#[derive(Debug, Clone)]
+pub struct RenderedHook {
+    pub name: String,
+    pub kind: String,
+    pub path: String,
+    pub manifest: String,
+    pub events: Vec<String>,
+    pub weight: i64,
+    pub delete_policies: Vec<String>,
+}
+
+/// The result of rendering a release: what `helm install` stores and applies.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The release manifest (`rel.Manifest`): non-hook documents, sorted, with `# Source:` lines.
+    pub manifest: String,
+    /// Hooks in Helm's order (kind order, then file order).
+    pub hooks: Vec<RenderedHook>,
+    /// The root chart's rendered `NOTES.txt`.
+    pub notes: String,
+}
+
+impl Rendered {
+    /// `helm template`'s stdout.
+    pub fn template_output(&self) -> String {
+        let mut out = String::new();
+        out.push_str(self.manifest.trim());
+        out.push('\n');
+        for h in &self.hooks {
+            out.push_str(&format!("---\n# Source: {}\n{}\n", h.path, h.manifest));
+        }
+        out
+    }
+}
+
+/// Renders a loaded chart for a release (manifest, hooks and notes separately).
+pub fn render_release(mut chart: Chart, user: &Value, opts: &RenderOptions) -> Result<Rendered> {
+    if chart.is_library() {
+        return Err(Error::Render("library charts are not installable".into()));
+    }
+    crate::values::process_dependencies(&mut chart, user, opts.helm3)?;
+    let values = crate::values::coalesce_values(&chart, user, opts.helm3);
+    if !opts.skip_schema_validation {
+        crate::schema::validate_chart(&chart, &values, opts.helm3)?;
+    }
+    let files = render_files(&chart, &values, opts)?;
+    assemble(&chart, files, opts)
+}
+
+fn annotation_list(v: &Value, key: &str) -> Vec<String> {
+    v.get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(key))
+        .and_then(|h| h.as_str().map(str::to_string))
+        .map(|s| s.split(',').map(|p| p.trim().to_lowercase()).collect())
+        .unwrap_or_default()
+}
+
 fn assemble(
     chart: &Chart,
     files: BTreeMap<String, String>,
     opts: &RenderOptions,
-) -> Result<String> {
+) -> Result<Rendered> {
     let mut manifests = Vec::new();
-    let mut hooks = Vec::new();
+    let mut hooks: Vec<(Manifest, RenderedHook)> = Vec::new();
+    let notes_name = format!("{}/templates/NOTES.txt", chart.name);
+    let mut notes = String::new();
     for (path, content) in files {
         if path.ends_with("NOTES.txt") {
+            if path == notes_name {
+                notes = content;
+            }
             continue;
         }
         let base = path.rsplit('/').next().unwrap_or(&path);
         if base.starts_with('_') || content.trim().is_empty() {
             continue;
         }
-        for doc in split_manifests(&content) {
+        let docs = if opts.helm3 {
+            split_manifests_helm3(&content)
+        } else {
+            split_manifests(&content)
+        };
+        for doc in docs {
             let head = parse_head(&doc, &path)?;
             let m = Manifest {
                 path: path.clone(),
                 content: doc,
-                kind: head.kind,
+                kind: head.kind.clone(),
             };
             match head.hook {
                 Some(h) => {
-                    let known = h
-                        .split(',')
-                        .all(|e| HOOK_EVENTS.contains(&e.trim().to_lowercase().as_str()));
-                    if known {
-                        hooks.push(m);
+                    let events: Vec<String> =
+                        h.split(',').map(|e| e.trim().to_lowercase()).collect();
+                    if events.iter().all(|e| HOOK_EVENTS.contains(&e.as_str())) {
+                        let hook = RenderedHook {
+                            name: head.name,
+                            kind: head.kind,
+                            path: path.clone(),
+                            manifest: m.content.clone(),
+                            events: events
+                                .into_iter()
+                                .map(|e| {
+                                    if e == "test-success" {
+                                        "test".to_string()
+                                    } else {
+                                        e
+                                    }
+                                })
+                                .collect(),
+                            weight: head.weight,
+                            delete_policies: head.delete_policies,
+                        };
+                        hooks.push((m, hook));
                     }
                 }
                 None => manifests.push(m),
             }
         }
     }
-    sort_by_kind(&mut manifests);
-    sort_by_kind(&mut hooks);
+    sort_by_kind(&mut manifests, opts.helm3);
+    hooks.sort_by(|(a, _), (b, _)| kind_order(&a.kind, &b.kind, opts.helm3));
     let mut b = String::new();
     if opts.include_crds {
         let mut crds = Vec::new();
@@ -636,13 +897,11 @@ fn assemble(
     for m in &manifests {
         b.push_str(&format!("---\n# Source: {}\n{}\n", m.path, m.content));
     }
-    let mut out = String::new();
-    out.push_str(b.trim());
-    out.push('\n');
-    for h in &hooks {
-        out.push_str(&format!("---\n# Source: {}\n{}\n", h.path, h.content));
-    }
-    Ok(out)
+    Ok(Rendered {
+        manifest: b,
+        hooks: hooks.into_iter().map(|(_, h)| h).collect(),
+        notes,
+    })
 }
 
 #[cfg(test)]

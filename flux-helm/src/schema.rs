@@ -5,9 +5,9 @@ use crate::error::{Error, Result};
 use crate::value::Value;
 
 /// Validates the coalesced values against the chart's and its subcharts' schemas.
-pub fn validate_chart(chart: &Chart, values: &Value) -> Result<()> {
+pub fn validate_chart(chart: &Chart, values: &Value, helm3: bool) -> Result<()> {
     let mut failures = String::new();
-    collect(chart, values, &mut failures);
+    collect(chart, values, &mut failures, helm3);
     if failures.is_empty() {
         Ok(())
     } else {
@@ -17,12 +17,12 @@ pub fn validate_chart(chart: &Chart, values: &Value) -> Result<()> {
     }
 }
 
-fn collect(chart: &Chart, values: &Value, out: &mut String) {
+fn collect(chart: &Chart, values: &Value, out: &mut String, helm3: bool) {
     if let Some(schema) = &chart.schema {
         if let Ok(schema) = serde_json::from_str::<serde_json::Value>(schema) {
             let instance = crate::json::to_serde(values);
             let mut errors = Vec::new();
-            check(&schema, &schema, &instance, "", &mut errors);
+            check(&schema, &schema, &instance, "", &mut errors, helm3);
             if !errors.is_empty() {
                 out.push_str(&format!("{}:\n", chart.name));
                 for e in errors {
@@ -33,7 +33,7 @@ fn collect(chart: &Chart, values: &Value, out: &mut String) {
     }
     for sub in &chart.subcharts {
         let sub_values = values.get(&sub.name).unwrap_or_else(Value::new_map);
-        collect(sub, &sub_values, out);
+        collect(sub, &sub_values, out, helm3);
     }
 }
 
@@ -71,7 +71,14 @@ fn check(
     v: &serde_json::Value,
     at: &str,
     errors: &mut Vec<String>,
+    helm3: bool,
 ) {
+    // gojsonschema (Helm 3) names fields with dots from `(root)`.
+    let field = if at.is_empty() {
+        "(root)".to_string()
+    } else {
+        at.trim_start_matches('/').replace('/', ".")
+    };
     let schema = resolve(root, schema);
     let loc = format!("at '{at}'");
     if let Some(t) = schema.get("type") {
@@ -107,7 +114,14 @@ fn check(
                 serde_json::Value::Array(_) => "array",
                 serde_json::Value::Object(_) => "object",
             };
-            errors.push(format!("{loc}: got {got}, want {want}"));
+            if helm3 {
+                let want = want.replace(" or ", ",");
+                errors.push(format!(
+                    "{field}: Invalid type. Expected: {want}, given: {got}"
+                ));
+            } else {
+                errors.push(format!("{loc}: got {got}, want {want}"));
+            }
             return;
         }
     }
@@ -117,7 +131,14 @@ fn check(
                 .iter()
                 .map(std::string::ToString::to_string)
                 .collect();
-            errors.push(format!("{loc}: value must be one of {}", list.join(", ")));
+            if helm3 {
+                errors.push(format!(
+                    "{field}: {field} must be one of the following: {}",
+                    list.join(", ")
+                ));
+            } else {
+                errors.push(format!("{loc}: value must be one of {}", list.join(", ")));
+            }
         }
     }
     if let serde_json::Value::Object(obj) = v {
@@ -129,6 +150,11 @@ fn check(
                 .collect();
             match missing.len() {
                 0 => {}
+                _ if helm3 => {
+                    for m in missing {
+                        errors.push(format!("{field}: {m} is required"));
+                    }
+                }
                 1 => errors.push(format!("{loc}: missing property '{}'", missing[0])),
                 _ => errors.push(format!(
                     "{loc}: missing properties {}",
@@ -143,7 +169,7 @@ fn check(
         if let Some(serde_json::Value::Object(props)) = schema.get("properties") {
             for (k, sub) in props {
                 if let Some(x) = obj.get(k) {
-                    check(root, sub, x, &format!("{at}/{k}"), errors);
+                    check(root, sub, x, &format!("{at}/{k}"), errors, helm3);
                 }
             }
         }

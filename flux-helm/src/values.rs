@@ -11,31 +11,32 @@ fn as_map(v: &Value) -> Option<Map> {
 }
 
 /// `CoalesceValues(chart, vals)`: user values over chart defaults, nulls deleting keys.
-pub fn coalesce_values(chart: &Chart, user: &Value) -> Value {
+/// `legacy` selects Helm 3.17's rules (chart-default nulls kept).
+pub fn coalesce_values(chart: &Chart, user: &Value, legacy: bool) -> Value {
     let dest = match user {
         Value::Map(_) => user.deep_copy(),
         _ => Value::new_map(),
     };
-    coalesce(chart, &dest, false);
+    coalesce(chart, &dest, false, legacy);
     dest
 }
 
 /// `MergeValues(chart, vals)`: like coalesce but keeps nulls.
-pub fn merge_values(chart: &Chart, user: &Value) -> Value {
+pub fn merge_values(chart: &Chart, user: &Value, legacy: bool) -> Value {
     let dest = match user {
         Value::Map(_) => user.deep_copy(),
         _ => Value::new_map(),
     };
-    coalesce(chart, &dest, true);
+    coalesce(chart, &dest, true, legacy);
     dest
 }
 
-fn coalesce(chart: &Chart, dest: &Value, merge: bool) {
-    coalesce_own(chart, dest, merge);
-    coalesce_deps(chart, dest, merge);
+fn coalesce(chart: &Chart, dest: &Value, merge: bool, legacy: bool) {
+    coalesce_own(chart, dest, merge, legacy);
+    coalesce_deps(chart, dest, merge, legacy);
 }
 
-fn coalesce_deps(chart: &Chart, dest: &Value, merge: bool) {
+fn coalesce_deps(chart: &Chart, dest: &Value, merge: bool, legacy: bool) {
     let Some(d) = as_map(dest) else { return };
     for sub in &chart.subcharts {
         let existing = d.borrow().get(&sub.name).cloned();
@@ -48,12 +49,12 @@ fn coalesce_deps(chart: &Chart, dest: &Value, merge: bool) {
             Some(v @ Value::Map(_)) => v,
             Some(_) => continue,
         };
-        coalesce_globals(&sub_vals, dest);
-        coalesce(sub, &sub_vals, merge);
+        coalesce_globals(&sub_vals, dest, legacy);
+        coalesce(sub, &sub_vals, merge, legacy);
     }
 }
 
-fn coalesce_globals(dest: &Value, src: &Value) {
+fn coalesce_globals(dest: &Value, src: &Value, legacy: bool) {
     let (Some(d), Some(s)) = (as_map(dest), as_map(src)) else {
         return;
     };
@@ -84,7 +85,7 @@ fn coalesce_globals(dest: &Value, src: &Value) {
                     dgm.borrow_mut().insert(key, vv);
                 }
                 Some(dv @ Value::Map(_)) => {
-                    coalesce_tables(&vv, &dv, true);
+                    coalesce_tables(&vv, &dv, true, legacy);
                     dgm.borrow_mut().insert(key, vv);
                 }
                 Some(_) => {}
@@ -108,7 +109,7 @@ fn clean_nil(v: &Value) {
     }
 }
 
-fn coalesce_own(chart: &Chart, dest: &Value, merge: bool) {
+fn coalesce_own(chart: &Chart, dest: &Value, merge: bool, legacy: bool) {
     let Some(v) = as_map(dest) else { return };
     let defaults = chart.values.deep_copy();
     let Some(vc) = as_map(&defaults) else { return };
@@ -121,15 +122,15 @@ fn coalesce_own(chart: &Chart, dest: &Value, merge: bool) {
             Some(d @ Value::Map(_)) => {
                 if let Value::Map(_) = val {
                     let child_merge = merge || chart.subcharts.iter().any(|s| &s.name == key);
-                    if !child_merge {
+                    if !child_merge && !legacy {
                         clean_nil(val);
                     }
-                    coalesce_tables(&d, val, child_merge);
+                    coalesce_tables(&d, val, child_merge, legacy);
                 }
             }
             Some(_) => {}
             None => {
-                if !merge {
+                if !merge && !legacy {
                     if val.is_nil() {
                         continue;
                     }
@@ -142,7 +143,7 @@ fn coalesce_own(chart: &Chart, dest: &Value, merge: bool) {
 }
 
 /// `coalesceTablesFullKey(dst, src)`: `dst` wins; fills from `src`.
-pub fn coalesce_tables(dst: &Value, src: &Value, merge: bool) {
+pub fn coalesce_tables(dst: &Value, src: &Value, merge: bool, legacy: bool) {
     let (Some(d), Some(s)) = (as_map(dst), as_map(src)) else {
         return;
     };
@@ -161,8 +162,10 @@ pub fn coalesce_tables(dst: &Value, src: &Value, merge: bool) {
         .filter(|(_, v)| v.is_nil())
         .map(|(k, _)| k.clone())
         .collect();
-    for k in dst_nils {
-        s.borrow_mut().insert(k, Value::Nil);
+    if !legacy {
+        for k in dst_nils {
+            s.borrow_mut().insert(k, Value::Nil);
+        }
     }
     let entries: Vec<(String, Value)> = s
         .borrow()
@@ -172,7 +175,7 @@ pub fn coalesce_tables(dst: &Value, src: &Value, merge: bool) {
     for (key, val) in entries {
         let dv = d.borrow().get(&key).cloned();
         match dv {
-            Some(Value::Nil) if !merge && src_non_nil.contains(&key) => {
+            Some(Value::Nil) if !merge && (legacy || src_non_nil.contains(&key)) => {
                 d.borrow_mut().remove(&key);
             }
             None => {
@@ -180,7 +183,7 @@ pub fn coalesce_tables(dst: &Value, src: &Value, merge: bool) {
             }
             Some(dv) => {
                 if let (Value::Map(_), Value::Map(_)) = (&val, &dv) {
-                    coalesce_tables(&dv, &val, merge);
+                    coalesce_tables(&dv, &val, merge, legacy);
                 }
             }
         }
@@ -198,10 +201,10 @@ pub fn path_value(v: &Value, path: &str) -> Option<Value> {
 
 /// Helm's `ProcessDependencies`: drops subcharts disabled by `condition`/`tags`, applies
 /// aliases, and merges subchart defaults into their parents' values.
-pub fn process_dependencies(chart: &mut Chart, user: &Value) -> Result<()> {
+pub fn process_dependencies(chart: &mut Chart, user: &Value, legacy: bool) -> Result<()> {
     apply_aliases(chart);
-    enable(chart, user, "")?;
-    import_values(chart);
+    enable(chart, user, "", legacy)?;
+    import_values(chart, legacy);
     Ok(())
 }
 
@@ -234,8 +237,8 @@ fn apply_aliases(chart: &mut Chart) {
     chart.subcharts = out;
 }
 
-fn enable(chart: &mut Chart, user: &Value, path: &str) -> Result<()> {
-    let cvals = coalesce_values(chart, user);
+fn enable(chart: &mut Chart, user: &Value, path: &str, legacy: bool) -> Result<()> {
+    let cvals = coalesce_values(chart, user, legacy);
     let mut disabled = Vec::new();
     for dep in &chart.dependencies {
         let name = dep.alias.clone().unwrap_or_else(|| dep.name.clone());
@@ -274,19 +277,19 @@ fn enable(chart: &mut Chart, user: &Value, path: &str) -> Result<()> {
     chart.subcharts.retain(|s| !disabled.contains(&s.name));
     for sub in &mut chart.subcharts {
         let sub_path = format!("{path}{}.", sub.name);
-        enable(sub, &cvals, &sub_path)?;
+        enable(sub, &cvals, &sub_path, legacy)?;
     }
     Ok(())
 }
 
-fn import_values(chart: &mut Chart) {
+fn import_values(chart: &mut Chart, legacy: bool) {
     for sub in &mut chart.subcharts {
-        import_values(sub);
+        import_values(sub, legacy);
     }
     if chart.dependencies.is_empty() {
         return;
     }
-    chart.values = merge_values(chart, &Value::new_map()).deep_copy();
+    chart.values = merge_values(chart, &Value::new_map(), legacy).deep_copy();
 }
 
 /// Parses one `--set` argument (`a.b=c,d[0]=e`) into `base`, Helm's strvals rules.
@@ -363,7 +366,9 @@ fn set_path(base: &Value, key: &str, value: Value) -> Result<()> {
         let last = i + 1 == parts.len();
         let (name, index) = match part.find('[') {
             Some(b) => {
-                let idx: usize = part[b + 1..part.len() - 1]
+                let idx: usize = part
+                    .get(b + 1..part.len().saturating_sub(1))
+                    .unwrap_or("")
                     .parse()
                     .map_err(|_| Error::Set(format!("invalid index in {key}")))?;
                 (&part[..b], Some(idx))
@@ -431,6 +436,13 @@ pub fn merge_user_values(base: &Value, overlay: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_set_strings_are_errors() {
+        let base = Value::new_map();
+        assert!(parse_set("a[=1", &base).is_err());
+        assert!(parse_set("novalue", &base).is_err());
+    }
 
     #[test]
     fn set_strings() {

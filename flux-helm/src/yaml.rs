@@ -9,40 +9,117 @@ use std::collections::BTreeMap;
 
 use crate::value::{format_go_float, Value};
 
-/// Parses YAML text into a value (numbers as float64). Like go-yaml's `Unmarshal`, only the
-/// first document counts, duplicate keys are allowed (the last wins) and `<<` merges maps.
+/// Parses YAML text into a value the way `sigs.k8s.io/yaml` does: go-yaml v2 resolution of
+/// plain scalars (YAML 1.1 booleans such as `yes`/`on`, octal `0755`, `1_000`), every number a
+/// float64, only the first document, duplicate keys allowed (the last wins), `<<` merge keys.
 /// An empty document is `Nil`.
 pub fn parse(text: &str) -> Result<Value, String> {
-    match serde_yaml::Deserializer::from_str(text).next() {
-        None => Ok(Value::Nil),
-        Some(de) => <GoYaml as serde::Deserialize>::deserialize(de)
-            .map(|v| v.0)
-            .map_err(|e| e.to_string()),
-    }
+    let mut docs = compose(text, true)?;
+    Ok(if docs.is_empty() {
+        Value::Nil
+    } else {
+        docs.swap_remove(0)
+    })
 }
 
 /// Parses a stream of YAML documents.
 pub fn parse_all(text: &str) -> Result<Vec<Value>, String> {
-    let mut out = Vec::new();
-    for de in serde_yaml::Deserializer::from_str(text) {
-        let v = <GoYaml as serde::Deserialize>::deserialize(de).map_err(|e| e.to_string())?;
-        out.push(v.0);
-    }
-    Ok(out)
+    compose(text, false)
 }
 
-/// A value deserialized with go-yaml's leniency.
-struct GoYaml(Value);
-
-impl<'de> serde::Deserialize<'de> for GoYaml {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(GoYamlVisitor).map(GoYaml)
-    }
+enum Frame {
+    Seq(Vec<Value>, usize),
+    Map(BTreeMap<String, Value>, Option<String>, Vec<Value>, usize),
 }
 
-struct GoYamlVisitor;
+fn compose(text: &str, first_only: bool) -> Result<Vec<Value>, String> {
+    use saphyr_parser::{Event, Parser, ScalarStyle};
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: std::collections::HashMap<usize, Value> = std::collections::HashMap::new();
+    let mut current: Option<Value> = None;
+    for ev in Parser::new_from_str(text) {
+        let (ev, span) =
+            ev.map_err(|e| format!("yaml: line {}: {}", e.marker().line(), e.info()))?;
+        let _ = span;
+        let (value, anchor) = match ev {
+            Event::DocumentStart(_) => {
+                current = None;
+                continue;
+            }
+            Event::DocumentEnd => {
+                docs.push(current.take().unwrap_or(Value::Nil));
+                if first_only {
+                    return Ok(docs);
+                }
+                continue;
+            }
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => continue,
+            Event::Alias(id) => (anchors.get(&id).map_or(Value::Nil, Value::deep_copy), 0),
+            Event::Scalar(s, style, anchor, tag) => {
+                let explicit_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
+                let v = if style == ScalarStyle::Plain && !explicit_str {
+                    resolve_plain(&s)
+                } else {
+                    Value::str(&s)
+                };
+                (v, anchor)
+            }
+            Event::SequenceStart(anchor, _) => {
+                stack.push(Frame::Seq(Vec::new(), anchor));
+                continue;
+            }
+            Event::MappingStart(anchor, _) => {
+                stack.push(Frame::Map(BTreeMap::new(), None, Vec::new(), anchor));
+                continue;
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(items, anchor)) => (Value::list(items), anchor),
+                _ => return Err("yaml: unbalanced sequence".into()),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(mut map, _, merges, anchor)) => {
+                    for m in merges {
+                        let sources = match m {
+                            Value::List(l) => l.as_ref().clone(),
+                            other => vec![other],
+                        };
+                        for src in sources {
+                            if let Value::Map(sm) = src {
+                                for (k, v) in sm.borrow().iter() {
+                                    map.entry(k.clone()).or_insert_with(|| v.clone());
+                                }
+                            }
+                        }
+                    }
+                    (Value::from_map(map), anchor)
+                }
+                _ => return Err("yaml: unbalanced mapping".into()),
+            },
+        };
+        if anchor > 0 {
+            anchors.insert(anchor, value.clone());
+        }
+        match stack.last_mut() {
+            None => current = Some(value),
+            Some(Frame::Seq(items, _)) => items.push(value),
+            Some(Frame::Map(map, key, merges, _)) => match key.take() {
+                None => *key = Some(yaml_key(&value)),
+                Some(k) if k == "<<" => merges.push(value),
+                Some(k) => {
+                    map.insert(k, value);
+                }
+            },
+        }
+    }
+    if let Some(v) = current.take() {
+        docs.push(v);
+    }
+    Ok(docs)
+}
 
-fn key_of(v: Value) -> String {
+/// A mapping key as sigs.k8s.io/yaml turns it into a JSON object key.
+fn yaml_key(v: &Value) -> String {
     match v {
         Value::Str(s) => s.to_string(),
         Value::Nil => "null".into(),
@@ -50,79 +127,66 @@ fn key_of(v: Value) -> String {
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for GoYamlVisitor {
-    type Value = Value;
+/// go-yaml v2's `resolve` for a plain scalar, with numbers as float64.
+fn resolve_plain(s: &str) -> Value {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Nil,
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
+            return Value::Bool(true)
+        }
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
+            return Value::Bool(false)
+        }
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY)
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        _ => {}
+    }
+    let first = s.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        return Value::str(s);
+    }
+    let plain = s.replace('_', "");
+    if let Some(i) = go_parse_int(&plain) {
+        return Value::Float(i);
+    }
+    if is_yaml_float(&plain) {
+        if let Ok(f) = plain.parse::<f64>() {
+            return Value::Float(f);
+        }
+    }
+    Value::str(s)
+}
 
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any YAML value")
+/// `strconv.ParseInt(s, 0, 64)` (falling back to unsigned), as a float64.
+fn go_parse_int(s: &str) -> Option<f64> {
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if body.is_empty() {
+        return None;
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Float(v as f64))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Float(v as f64))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::Float(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::str(v))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::string(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Nil)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Nil)
-    }
-    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(GoYamlVisitor)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(GoYaml(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(Value::list(out))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = BTreeMap::new();
-        let mut merges = Vec::new();
-        while let Some(GoYaml(k)) = map.next_key()? {
-            let GoYaml(v) = map.next_value()?;
-            let key = key_of(k);
-            if key == "<<" {
-                merges.push(v);
-            } else {
-                out.insert(key, v);
-            }
-        }
-        for m in merges {
-            let sources = match m {
-                Value::List(l) => l.as_ref().clone(),
-                other => vec![other],
-            };
-            for src in sources {
-                if let Value::Map(sm) = src {
-                    for (k, v) in sm.borrow().iter() {
-                        out.entry(k.clone()).or_insert_with(|| v.clone());
-                    }
-                }
-            }
-        }
-        Ok(Value::from_map(out))
-    }
-    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
-        // A tagged value (`!tag value`): keep the value.
-        use serde::de::VariantAccess as _;
-        let (_, variant): (serde::de::IgnoredAny, _) = data.variant()?;
-        variant.newtype_variant::<GoYaml>().map(|v| v.0)
-    }
+    let lower = body.to_ascii_lowercase();
+    let parsed = if let Some(h) = lower.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).ok()
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        u64::from_str_radix(b, 2).ok()
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        u64::from_str_radix(o, 8).ok()
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        u64::from_str_radix(&lower[1..], 8).ok()
+    } else if lower.bytes().all(|b| b.is_ascii_digit()) {
+        lower.parse::<u64>().ok()
+    } else {
+        None
+    }?;
+    // Integers have no negative zero: `-0` is 0.
+    let v = i128::from(parsed);
+    Some((if neg { -v } else { v }) as f64)
 }
 
 /// `toYaml`: sigs.k8s.io/yaml.Marshal without the final newline.
@@ -523,14 +587,14 @@ fn is_break(c: char) -> bool {
     matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
+/// go-yaml v2's `is_printable`: it stops at U+FFFD, so characters outside the BMP (emoji) are
+/// escaped in double quotes.
 fn is_printable(c: char) -> bool {
     let u = c as u32;
     u == 0x0A
         || (0x20..=0x7E).contains(&u)
-        || u == 0x85
         || (0xA0..=0xD7FF).contains(&u)
         || (0xE000..=0xFFFD).contains(&u)
-        || (0x1_0000..=0x10_FFFF).contains(&u)
 }
 
 struct Analysis {

@@ -13,10 +13,11 @@ struct Case {
     flags: Vec<String>,
 }
 
-fn run_case(dir: &Path, case: &Case) -> Result<String, String> {
+fn run_case(dir: &Path, case: &Case, helm3: bool) -> Result<String, String> {
     let mut opts = RenderOptions {
         release_name: "rel".into(),
         namespace: "ns1".into(),
+        helm3,
         ..RenderOptions::default()
     };
     for f in &case.flags {
@@ -59,8 +60,19 @@ fn same(expected: &str, actual: &str, mask: &[usize]) -> Option<String> {
     None
 }
 
+/// Helm 4.3.1 (`expected-helm4/`), the primary target.
 #[test]
 fn helm_conformance() {
+    run_suite("expected-helm4", false, "");
+}
+
+/// Helm 3.17.2 (`expected/`), the compatibility mode; known failures are listed as `helm3:<id>`.
+#[test]
+fn helm3_conformance() {
+    run_suite("expected", true, "helm3:");
+}
+
+fn run_suite(expected_dir: &str, helm3: bool, prefix: &str) {
     let Some(shared) = flux_tests::shared_dir("helm") else {
         return;
     };
@@ -88,8 +100,8 @@ fn helm_conformance() {
             continue;
         }
         let ok_case = row[4] == "ok";
-        let base = dir.join("expected-helm4").join(&case.id);
-        let result = std::panic::catch_unwind(|| run_case(&dir, &case));
+        let base = dir.join(expected_dir).join(&case.id);
+        let result = std::panic::catch_unwind(|| run_case(&dir, &case, helm3));
         let diff = match result {
             Err(_) => Some("panic".to_string()),
             Ok(out) => {
@@ -119,7 +131,7 @@ fn helm_conformance() {
         match diff {
             None => {
                 passed += 1;
-                if known.contains_key(&case.id) {
+                if known.contains_key(&format!("{prefix}{}", case.id)) {
                     fixed.push(case.id.clone());
                 }
             }
@@ -128,13 +140,13 @@ fn helm_conformance() {
                 if std::env::var("HELM_VERBOSE").is_ok() || only.is_some() {
                     println!("FAIL {}: {d}", case.id);
                 }
-                if !known.contains_key(&case.id) {
+                if !known.contains_key(&format!("{prefix}{}", case.id)) {
                     unexpected.push(format!("{}: {d}", case.id));
                 }
             }
         }
     }
-    println!("helm conformance: {passed} passed, {failed} failed");
+    println!("helm {expected_dir} conformance: {passed} passed, {failed} failed");
     if !fixed.is_empty() {
         println!("now passing but listed as known failures: {fixed:?}");
     }

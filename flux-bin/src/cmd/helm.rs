@@ -40,6 +40,9 @@ pub struct TemplateArgs {
     /// Set `.Release.IsUpgrade` instead of `.Release.IsInstall`.
     #[arg(long = "is-upgrade")]
     pub is_upgrade: bool,
+    /// Render like Helm 3.17 instead of Helm 4 (document trimming, kind order, nulls, defaults).
+    #[arg(long = "helm3")]
+    pub helm3: bool,
 }
 
 /// Runs a helm command, writing the rendered manifests to `out`.
@@ -57,8 +60,16 @@ pub fn run(cmd: &HelmCommand, out: &mut dyn Write) -> anyhow::Result<()> {
                 is_upgrade: args.is_upgrade,
                 kube_version: args.kube_version.clone(),
                 seed,
+                helm3: args.helm3,
             };
-            let rendered = flux_helm::template(&args.chart, &args.values, &args.set, &opts)?;
+            // Deeply recursive charts need a deep stack; render on a thread that has one.
+            let (chart, values, sets) = (args.chart.clone(), args.values.clone(), args.set.clone());
+            let rendered = std::thread::Builder::new()
+                .name("helm-template".into())
+                .stack_size(256 * 1024 * 1024)
+                .spawn(move || flux_helm::template(&chart, &values, &sets, &opts))?
+                .join()
+                .map_err(|_| anyhow::anyhow!("rendering thread panicked"))??;
             out.write_all(rendered.as_bytes())?;
             Ok(())
         }

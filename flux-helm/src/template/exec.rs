@@ -144,12 +144,15 @@ pub struct Exec<'a> {
     pub overlay: Vec<HashMap<String, Rc<Tree>>>,
     pub ctx: &'a Context,
     include_depth: HashMap<String, usize>,
+    /// Nesting of template executions, bounded so runaway recursion errors instead of
+    /// exhausting the stack.
+    depth: usize,
 }
 
 /// One template invocation's variables and position.
 struct Frame<'t> {
     tree: &'t Tree,
-    vars: Vec<(String, Value)>,
+    vars: Vec<(Rc<str>, Value)>,
     node_pos: usize,
     node_ctx: String,
 }
@@ -158,6 +161,10 @@ type R<T> = Result<T, ExecError>;
 
 const MAX_INCLUDE_DEPTH: usize = 1000;
 
+/// Total nesting of `template`/`include`/`tpl` executions. Go allows 100000; a release build
+/// needs well under 8 MiB of stack for this many levels.
+const MAX_DEPTH: usize = 1500;
+
 impl<'a> Exec<'a> {
     pub fn new(templates: &'a Templates, ctx: &'a Context) -> Self {
         Exec {
@@ -165,6 +172,7 @@ impl<'a> Exec<'a> {
             overlay: Vec::new(),
             ctx,
             include_depth: HashMap::new(),
+            depth: 0,
         }
     }
 
@@ -195,9 +203,24 @@ impl<'a> Exec<'a> {
     }
 
     pub fn execute_tree(&mut self, tree: &Tree, dot: &Value, out: &mut String) -> R<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(ExecError {
+                location: tree.name.clone(),
+                name: tree.name.clone(),
+                context: None,
+                kind: ErrKind::Msg(format!("exceeded maximum template depth ({MAX_DEPTH})")),
+            });
+        }
+        self.depth += 1;
+        let result = self.execute_tree_inner(tree, dot, out);
+        self.depth -= 1;
+        result
+    }
+
+    fn execute_tree_inner(&mut self, tree: &Tree, dot: &Value, out: &mut String) -> R<()> {
         let mut frame = Frame {
             tree,
-            vars: vec![("$".to_string(), dot.clone())],
+            vars: vec![(Rc::from("$"), dot.clone())],
             node_pos: 0,
             node_ctx: String::new(),
         };
@@ -263,7 +286,9 @@ impl<'a> Exec<'a> {
             Node::Action(pipe) => {
                 let v = self.eval_pipe(frame, dot, pipe)?;
                 if pipe.decl.is_empty() {
-                    Self::at(frame, pipe.pos, pipe.to_string());
+                    if let Value::Files(_) = v {
+                        Self::at(frame, pipe.pos, pipe.to_string());
+                    }
                     self.print(frame, &v, out)?;
                 }
             }
@@ -328,13 +353,7 @@ impl<'a> Exec<'a> {
     ) -> R<Flow> {
         let mark = frame.vars.len();
         // Evaluate the pipeline without declaring: range declares per element.
-        let pipe_no_decl = Pipe {
-            pos: b.pipe.pos,
-            decl: Vec::new(),
-            is_assign: false,
-            cmds: b.pipe.cmds.clone(),
-        };
-        let v = self.eval_pipe(frame, dot, &pipe_no_decl)?;
+        let v = self.eval_cmds(frame, dot, &b.pipe.cmds)?;
         let items: Vec<(Value, Value)> = match &v {
             Value::List(l) => l
                 .iter()
@@ -400,22 +419,26 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn set_or_declare(&self, frame: &mut Frame<'_>, name: &str, v: Value, assign: bool) {
+    fn set_or_declare(&self, frame: &mut Frame<'_>, name: &Rc<str>, v: Value, assign: bool) {
         if assign {
             if let Some(slot) = frame.vars.iter_mut().rev().find(|(n, _)| n == name) {
                 slot.1 = v;
                 return;
             }
         }
-        frame.vars.push((name.to_string(), v));
+        frame.vars.push((name.clone(), v));
+    }
+
+    fn eval_cmds(&mut self, frame: &mut Frame<'_>, dot: &Value, cmds: &[Cmd]) -> R<Value> {
+        let mut value: Option<Value> = None;
+        for cmd in cmds {
+            value = Some(self.eval_cmd(frame, dot, cmd, value)?);
+        }
+        Ok(value.unwrap_or(Value::Nil))
     }
 
     fn eval_pipe(&mut self, frame: &mut Frame<'_>, dot: &Value, pipe: &Pipe) -> R<Value> {
-        let mut value: Option<Value> = None;
-        for cmd in &pipe.cmds {
-            value = Some(self.eval_cmd(frame, dot, cmd, value)?);
-        }
-        let v = value.unwrap_or(Value::Nil);
+        let v = self.eval_cmds(frame, dot, &pipe.cmds)?;
         for name in &pipe.decl {
             if pipe.is_assign {
                 if let Some(slot) = frame.vars.iter_mut().rev().find(|(n, _)| n == name) {
@@ -496,7 +519,7 @@ impl<'a> Exec<'a> {
     }
 
     fn var(&self, frame: &mut Frame<'_>, pos: usize, name: &str) -> R<Value> {
-        if let Some((_, v)) = frame.vars.iter().rev().find(|(n, _)| n == name) {
+        if let Some((_, v)) = frame.vars.iter().rev().find(|(n, _)| &**n == name) {
             return Ok(v.clone());
         }
         Self::at(frame, pos, name.to_string());
@@ -551,7 +574,7 @@ impl<'a> Exec<'a> {
         pos: usize,
         node: &Arg,
         mut receiver: Value,
-        fields: &[String],
+        fields: &crate::template::parse::Fields,
         args: &[Arg],
         fin: Option<Value>,
     ) -> R<Value> {
@@ -559,7 +582,7 @@ impl<'a> Exec<'a> {
         for (i, field) in fields.iter().enumerate() {
             let has_args = i == last && (!args.is_empty() || fin.is_some());
             // Methods of the special objects.
-            match (&receiver, field.as_str()) {
+            match (&receiver, field) {
                 (
                     Value::Files(_),
                     "Get" | "GetBytes" | "Glob" | "AsConfig" | "AsSecrets" | "Lines",
@@ -594,12 +617,8 @@ impl<'a> Exec<'a> {
                 ));
             }
             receiver = match &receiver {
-                Value::Map(m) => m
-                    .borrow()
-                    .get(field.as_str())
-                    .cloned()
-                    .unwrap_or(Value::Nil),
-                Value::KubeVersion(k) => match field.as_str() {
+                Value::Map(m) => m.borrow().get(field).cloned().unwrap_or(Value::Nil),
+                Value::KubeVersion(k) => match field {
                     "Version" | "GitVersion" => Value::str(&k.version),
                     "Major" => Value::str(&k.major),
                     "Minor" => Value::str(&k.minor),
@@ -644,12 +663,11 @@ impl<'a> Exec<'a> {
         args: &[Arg],
         fin: Option<Value>,
     ) -> R<Value> {
-        let ctx = cmd.to_string();
         // Short-circuit boolean operators evaluate lazily.
         if name == "and" || name == "or" {
             let total = args.len() + usize::from(fin.is_some());
             if total == 0 {
-                Self::at(frame, pos, ctx);
+                Self::at(frame, pos, cmd.to_string());
                 return Err(self.error(
                     frame,
                     format!("wrong number of args for {name}: want at least 1 got 0"),
@@ -669,7 +687,7 @@ impl<'a> Exec<'a> {
             return Ok(last);
         }
         if !funcs::exists(name) {
-            Self::at(frame, pos, ctx);
+            Self::at(frame, pos, cmd.to_string());
             return Err(self.error(frame, format!("function {name:?} not defined")));
         }
         let mut argv = Vec::with_capacity(args.len() + 1);
@@ -682,7 +700,7 @@ impl<'a> Exec<'a> {
         match funcs::call(self, name, argv) {
             Ok(v) => Ok(v),
             Err(e) => {
-                Self::at(frame, pos, ctx);
+                Self::at(frame, pos, cmd.to_string());
                 let cause = match e {
                     FuncError::Msg(m) => Cause::Msg(m),
                     FuncError::Warn(m) => Cause::Warn(m),

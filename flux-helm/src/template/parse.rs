@@ -78,7 +78,7 @@ pub struct Branch {
 #[derive(Debug, Clone)]
 pub struct Pipe {
     pub pos: usize,
-    pub decl: Vec<String>,
+    pub decl: Vec<Rc<str>>,
     pub is_assign: bool,
     pub cmds: Vec<Cmd>,
 }
@@ -94,19 +94,47 @@ pub enum Arg {
     /// `.`
     Dot(usize),
     /// `.a.b`
-    Field(usize, Vec<String>),
+    Field(usize, Fields),
     /// `$x.a.b` (`$` alone is the root variable).
-    Var(usize, String, Vec<String>),
+    Var(usize, Rc<str>, Fields),
     /// A function name.
-    Ident(usize, String),
+    Ident(usize, Rc<str>),
     /// `(pipeline).a.b`
-    Chain(usize, Box<Arg>, Vec<String>),
+    Chain(usize, Box<Arg>, Fields),
     Pipe(usize, Box<Pipe>),
-    Str(usize, Rc<str>, String),
-    Int(usize, i64, String),
-    Float(usize, f64, String),
+    Str(usize, Rc<str>, Rc<str>),
+    Int(usize, i64, Rc<str>),
+    Float(usize, f64, Rc<str>),
     Bool(usize, bool),
     Nil(usize),
+}
+
+/// A field chain (`.a.b.c`), kept as one dotted string to save allocations.
+#[derive(Debug, Clone, Default)]
+pub struct Fields(Option<Rc<str>>);
+
+impl Fields {
+    fn from_parts(parts: &[Rc<str>]) -> Fields {
+        if parts.is_empty() {
+            Fields(None)
+        } else {
+            Fields(Some(Rc::from(
+                parts.iter().map(|p| &**p).collect::<Vec<_>>().join("."),
+            )))
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |s| s.matches('.').count() + 1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.as_deref().into_iter().flat_map(|s| s.split('.'))
+    }
 }
 
 impl Arg {
@@ -132,14 +160,14 @@ impl fmt::Display for Arg {
         match self {
             Arg::Dot(_) => f.write_str("."),
             Arg::Field(_, fields) => {
-                for field in fields {
+                for field in fields.iter() {
                     write!(f, ".{field}")?;
                 }
                 Ok(())
             }
             Arg::Var(_, name, fields) => {
                 f.write_str(name)?;
-                for field in fields {
+                for field in fields.iter() {
                     write!(f, ".{field}")?;
                 }
                 Ok(())
@@ -150,7 +178,7 @@ impl fmt::Display for Arg {
                     Arg::Pipe(_, p) => write!(f, "({p})")?,
                     other => write!(f, "{other}")?,
                 }
-                for field in fields {
+                for field in fields.iter() {
                     write!(f, ".{field}")?;
                 }
                 Ok(())
@@ -183,7 +211,8 @@ impl fmt::Display for Cmd {
 impl fmt::Display for Pipe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.decl.is_empty() {
-            f.write_str(&self.decl.join(", "))?;
+            let names: Vec<&str> = self.decl.iter().map(|d| &**d).collect();
+            f.write_str(&names.join(", "))?;
             f.write_str(if self.is_assign { " = " } else { " := " })?;
         }
         for (i, cmd) in self.cmds.iter().enumerate() {
@@ -198,12 +227,12 @@ impl fmt::Display for Pipe {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
-    Ident(String),
-    Field(String),
-    Var(String),
-    Str(String, String),
-    Num(String),
-    Char(i64, String),
+    Ident(Rc<str>),
+    Field(Rc<str>),
+    Var(Rc<str>),
+    Str(Rc<str>, Rc<str>),
+    Num(Rc<str>),
+    Char(i64, Rc<str>),
     LParen,
     RParen,
     Pipe,
@@ -222,7 +251,7 @@ struct Token {
 }
 
 enum Item {
-    Text(String),
+    Text(Rc<str>),
     Action { pos: usize, toks: Vec<Token> },
 }
 
@@ -260,7 +289,7 @@ impl Lexer<'_> {
             }
             let Some(open) = next else {
                 if !text.is_empty() {
-                    items.push(Item::Text(text.to_string()));
+                    items.push(Item::Text(Rc::from(text)));
                 }
                 break;
             };
@@ -270,7 +299,7 @@ impl Lexer<'_> {
                 j += 2;
             }
             if !text.is_empty() {
-                items.push(Item::Text(text.to_string()));
+                items.push(Item::Text(Rc::from(text)));
             }
             // Comment?
             let mut k = j;
@@ -373,7 +402,7 @@ impl Lexer<'_> {
                     let (s, end) = self.quoted(i)?;
                     let raw = self.src[i..end].to_string();
                     i = end;
-                    Tok::Str(s, raw)
+                    Tok::Str(Rc::from(s.as_str()), Rc::from(raw.as_str()))
                 }
                 b'`' => {
                     let Some(close) = self.src[i + 1..].find('`') else {
@@ -382,7 +411,7 @@ impl Lexer<'_> {
                     let s = self.src[i + 1..i + 1 + close].to_string();
                     let raw = self.src[i..i + close + 2].to_string();
                     i += close + 2;
-                    Tok::Str(s, raw)
+                    Tok::Str(Rc::from(s.as_str()), Rc::from(raw.as_str()))
                 }
                 b'\'' => {
                     let end = self.src[i + 1..]
@@ -395,7 +424,7 @@ impl Lexer<'_> {
                         .ok_or_else(|| self.err(i, "malformed character constant"))?;
                     let raw = self.src[i..=end].to_string();
                     i = end + 1;
-                    Tok::Char(i64::from(u32::from(value)), raw)
+                    Tok::Char(i64::from(u32::from(value)), Rc::from(raw.as_str()))
                 }
                 b'$' => {
                     let mut k = i + 1;
@@ -403,14 +432,14 @@ impl Lexer<'_> {
                     {
                         k += 1;
                     }
-                    let name = self.src[i..k].to_string();
+                    let name = Rc::from(&self.src[i..k]);
                     i = k;
                     Tok::Var(name)
                 }
                 b'.' => {
                     if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
                         let end = self.number_end(i);
-                        let text = self.src[i..end].to_string();
+                        let text = Rc::from(&self.src[i..end]);
                         i = end;
                         Tok::Num(text)
                     } else {
@@ -426,7 +455,7 @@ impl Lexer<'_> {
                             i += 1;
                             Tok::Dot
                         } else {
-                            let name = self.src[i + 1..k].to_string();
+                            let name = Rc::from(&self.src[i + 1..k]);
                             i = k;
                             Tok::Field(name)
                         }
@@ -437,7 +466,7 @@ impl Lexer<'_> {
                     if end == i || (end == i + 1 && !c.is_ascii_digit()) {
                         return Err(self.err(i, format!("unexpected \"{}\" in command", c as char)));
                     }
-                    let text = self.src[i..end].to_string();
+                    let text = Rc::from(&self.src[i..end]);
                     i = end;
                     Tok::Num(text)
                 }
@@ -450,7 +479,7 @@ impl Lexer<'_> {
                     {
                         k += 1;
                     }
-                    let name = self.src[i..k].to_string();
+                    let name = Rc::from(&self.src[i..k]);
                     i = k;
                     Tok::Ident(name)
                 }
@@ -573,7 +602,7 @@ fn parse_number(text: &str) -> Option<Arg> {
         }
         let exp: i32 = exp.parse().ok()?;
         let f = value * 2f64.powi(exp);
-        return Some(Arg::Float(0, if neg { -f } else { f }, text.to_string()));
+        return Some(Arg::Float(0, if neg { -f } else { f }, Rc::from(text)));
     }
     let int = if let Some(h) = lower.strip_prefix("0x") {
         i64::from_str_radix(h, 16).ok()
@@ -588,10 +617,10 @@ fn parse_number(text: &str) -> Option<Arg> {
         lower.parse::<i64>().ok()
     };
     if let Some(i) = int {
-        return Some(Arg::Int(0, if neg { -i } else { i }, text.to_string()));
+        return Some(Arg::Int(0, if neg { -i } else { i }, Rc::from(text)));
     }
     let f: f64 = lower.parse().ok()?;
-    Some(Arg::Float(0, if neg { -f } else { f }, text.to_string()))
+    Some(Arg::Float(0, if neg { -f } else { f }, Rc::from(text)))
 }
 
 /// The result of parsing one file: its own tree and the `define`d templates inside it.
@@ -654,18 +683,18 @@ impl Parser<'_> {
         while self.idx < self.items.len() {
             let idx = self.idx;
             self.idx += 1;
-            let (pos, toks) = match &self.items[idx] {
+            let (pos, toks) = match &mut self.items[idx] {
                 Item::Text(t) => {
-                    nodes.push(Node::Text(Rc::from(t.as_str())));
+                    nodes.push(Node::Text(t.clone()));
                     continue;
                 }
-                Item::Action { pos, toks } => (*pos, toks.clone()),
+                Item::Action { pos, toks } => (*pos, std::mem::take(toks)),
             };
             let Some(first) = toks.first() else {
                 return Err(self.err(pos, "missing value for command"));
             };
             let keyword = match &first.tok {
-                Tok::Ident(w) => w.as_str(),
+                Tok::Ident(w) => &**w,
                 _ => "",
             };
             match keyword {
@@ -690,7 +719,7 @@ impl Parser<'_> {
                 }
                 "define" | "block" => {
                     let (name, rest) = match toks.get(1).map(|t| &t.tok) {
-                        Some(Tok::Str(s, _)) => (s.clone(), &toks[2..]),
+                        Some(Tok::Str(s, _)) => (s.to_string(), &toks[2..]),
                         _ => {
                             return Err(
                                 self.err(pos, format!("unexpected name in {keyword} clause"))
@@ -735,7 +764,7 @@ impl Parser<'_> {
                 }
                 "template" => {
                     let (name, rest) = match toks.get(1).map(|t| &t.tok) {
-                        Some(Tok::Str(s, _)) => (s.clone(), &toks[2..]),
+                        Some(Tok::Str(s, _)) => (s.to_string(), &toks[2..]),
                         _ => return Err(self.err(pos, "unexpected token in template clause")),
                     };
                     let pipe = if rest.is_empty() {
@@ -797,7 +826,7 @@ impl Parser<'_> {
                 } else {
                     // `else if` / `else with`: a nested branch sharing our `end`.
                     let kw = match &rest[0].tok {
-                        Tok::Ident(w) if w == "if" || w == "with" => w.clone(),
+                        Tok::Ident(w) if &**w == "if" || &**w == "with" => w.to_string(),
                         _ => return Err(self.err(epos, "unexpected token in else")),
                     };
                     let nested = self.branch(&kw, rest[0].pos, &rest[1..])?;
@@ -925,7 +954,7 @@ impl Parser<'_> {
                     fields.push(f2.clone());
                     used += 1;
                 }
-                return Ok((Arg::Field(t.pos, fields), used));
+                return Ok((Arg::Field(t.pos, Fields::from_parts(&fields)), used));
             }
             Tok::Var(v) => {
                 let mut fields = Vec::new();
@@ -938,15 +967,18 @@ impl Parser<'_> {
                     fields.push(f2.clone());
                     used += 1;
                 }
-                return Ok((Arg::Var(t.pos, v.clone(), fields), used));
+                return Ok((
+                    Arg::Var(t.pos, v.clone(), Fields::from_parts(&fields)),
+                    used,
+                ));
             }
-            Tok::Ident(name) => match name.as_str() {
+            Tok::Ident(name) => match &**name {
                 "true" => Arg::Bool(t.pos, true),
                 "false" => Arg::Bool(t.pos, false),
                 "nil" => Arg::Nil(t.pos),
                 _ => Arg::Ident(t.pos, name.clone()),
             },
-            Tok::Str(s, raw) => Arg::Str(t.pos, Rc::from(s.as_str()), raw.clone()),
+            Tok::Str(s, raw) => Arg::Str(t.pos, s.clone(), raw.clone()),
             Tok::Char(c, raw) => Arg::Int(t.pos, *c, raw.clone()),
             Tok::Num(text) => match parse_number(text) {
                 Some(Arg::Int(_, v, raw)) => Arg::Int(t.pos, v, raw),
@@ -999,7 +1031,7 @@ impl Parser<'_> {
             used += 1;
         }
         if !fields.is_empty() {
-            arg = Arg::Chain(t.pos, Box::new(arg), fields);
+            arg = Arg::Chain(t.pos, Box::new(arg), Fields::from_parts(&fields));
         }
         Ok((arg, used))
     }
