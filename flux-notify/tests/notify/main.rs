@@ -5,3 +5,4 @@ mod capture;
 mod end_to_end;
 mod providers;
 mod receivers;
+mod tls;
