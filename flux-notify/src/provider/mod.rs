@@ -19,7 +19,9 @@ use crate::alert::{LocalObjectReference, ObjectMeta};
 use crate::error::{Error, Result};
 use crate::event::Event;
 
-pub use git::{default_commit_status, parse_git_address, parse_revision, split_camel_case};
+pub use git::{
+    default_commit_status, parse_git_address, parse_revision, split_camel_case, DuplicateCheck,
+};
 
 /// Every provider type this crate implements (Provider `spec.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -657,6 +659,8 @@ impl HttpRequest {
 /// One delivery a provider makes for an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+// One value per delivery, moved once: boxing the commit-status variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Outbound {
     /// An HTTP request.
     Http(HttpRequest),
@@ -683,6 +687,16 @@ pub enum Outbound {
         data: Vec<u8>,
         /// Message attributes (secret `headers`).
         attributes: BTreeMap<String, String>,
+    },
+    /// A commit status: `list` the existing statuses, skip if `check` finds an identical
+    /// one, else send `create`.
+    CommitStatus {
+        /// GET of the existing statuses.
+        list: HttpRequest,
+        /// POST of the new status.
+        create: HttpRequest,
+        /// The duplicate rule.
+        check: DuplicateCheck,
     },
     /// An Azure Event Hub event (payload only: sending needs AMQP).
     EventHub {

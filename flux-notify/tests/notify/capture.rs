@@ -29,6 +29,7 @@ impl Captured {
 struct Shared {
     requests: Arc<Mutex<Vec<Captured>>>,
     status: Arc<Mutex<u16>>,
+    get_body: Arc<Mutex<String>>,
 }
 
 /// A running capture server.
@@ -45,6 +46,7 @@ impl CaptureServer {
         let shared = Shared {
             requests: Arc::default(),
             status: Arc::new(Mutex::new(200)),
+            get_body: Arc::new(Mutex::new("[]".into())),
         };
         let app = Router::new().fallback(record).with_state(shared.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -57,6 +59,11 @@ impl CaptureServer {
 
     pub fn set_status(&self, status: u16) {
         *self.shared.status.lock().unwrap() = status;
+    }
+
+    /// The body answered to GET requests (commit-status listings); `[]` by default.
+    pub fn set_get_body(&self, body: &str) {
+        *self.shared.get_body.lock().unwrap() = body.into();
     }
 
     pub fn requests(&self) -> Vec<Captured> {
@@ -85,7 +92,7 @@ async fn record(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, &'static str) {
+) -> (StatusCode, String) {
     let headers = headers
         .iter()
         .map(|(k, v)| {
@@ -102,5 +109,10 @@ async fn record(
         body: body.to_vec(),
     });
     let status = *s.status.lock().unwrap();
-    (StatusCode::from_u16(status).unwrap(), r#"{"ok":true}"#)
+    let answer = if method == Method::GET {
+        s.get_body.lock().unwrap().clone()
+    } else {
+        r#"{"ok":true}"#.to_string()
+    };
+    (StatusCode::from_u16(status).unwrap(), answer)
 }

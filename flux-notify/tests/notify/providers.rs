@@ -219,7 +219,16 @@ async fn send_all(cfg: &ProviderConfig, event: &Event) -> usize {
     for o in &out {
         sender.send(cfg, o).await.unwrap();
     }
-    out.len()
+    // A commit status is a listing GET plus the POST.
+    out.iter()
+        .map(|o| {
+            if matches!(o, Outbound::CommitStatus { .. }) {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
 }
 
 #[tokio::test]
@@ -317,10 +326,10 @@ fn commit_status_skips_progressing_and_needs_revision() {
     // Gitea reports progressing as pending instead.
     let mut gitea = ProviderConfig::new(ProviderType::Gitea, &format!("{server_base}/o/r"));
     gitea.token = "t".into();
-    let Outbound::Http(req) = &provider::build(&event, &gitea).unwrap()[0] else {
+    let Outbound::CommitStatus { create, .. } = &provider::build(&event, &gitea).unwrap()[0] else {
         panic!()
     };
-    assert!(String::from_utf8_lossy(&req.body).contains(r#""state":"pending""#));
+    assert!(String::from_utf8_lossy(&create.body).contains(r#""state":"pending""#));
     event.reason = "ReconciliationSucceeded".into();
     event.metadata.remove("revision");
     let err = provider::build(&event, &cfg).unwrap_err();
@@ -400,4 +409,51 @@ fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+#[tokio::test]
+async fn identical_commit_status_is_not_reposted() {
+    let event = notification("info");
+    for (t, existing) in [
+        (
+            ProviderType::GitHub,
+            r#"[{"state":"success","description":"reconciliation succeeded","context":"kustomization/webapp/0c4a6a3e"}]"#,
+        ),
+        (
+            ProviderType::GitLab,
+            r#"[{"status":"success","description":"reconciliation succeeded","name":"kustomization/webapp/0c4a6a3e"}]"#,
+        ),
+        (
+            ProviderType::Gitea,
+            r#"[{"status":"success","description":"reconciliation succeeded","context":"kustomization/webapp/0c4a6a3e"}]"#,
+        ),
+        (
+            ProviderType::Bitbucket,
+            r#"{"state":"SUCCESSFUL","description":"reconciliation succeeded"}"#,
+        ),
+        (
+            ProviderType::BitbucketServer,
+            r#"{"key":"e440b41f774c340e615ea17673b85677308c5917","state":"SUCCESSFUL","description":"reconciliation succeeded","name":"kustomization/webapp [reconciliation succeeded]"}"#,
+        ),
+        (
+            ProviderType::AzureDevOps,
+            r#"{"count":1,"value":[{"state":"succeeded","description":"reconciliation succeeded","context":{"name":"kustomization/webapp/0c4a6a3e","genre":"fluxcd:Production cluster"}}]}"#,
+        ),
+    ] {
+        let server = CaptureServer::start().await;
+        server.set_get_body(existing);
+        let cfg = config(t, &server);
+        let out = provider::build(&event, &cfg).unwrap();
+        Sender::default().send(&cfg, &out[0]).await.unwrap();
+        let methods: Vec<String> = server.requests().iter().map(|r| r.method.clone()).collect();
+        assert_eq!(methods, ["GET"], "{t:?}: duplicate must not be posted");
+        // A different latest state is posted.
+        let server = CaptureServer::start().await;
+        server.set_get_body(&existing.replace("ucce", "XXXX"));
+        let cfg = config(t, &server);
+        let out = provider::build(&event, &cfg).unwrap();
+        Sender::default().send(&cfg, &out[0]).await.unwrap();
+        let methods: Vec<String> = server.requests().iter().map(|r| r.method.clone()).collect();
+        assert_eq!(methods, ["GET", "POST"], "{t:?}");
+    }
 }
