@@ -765,6 +765,33 @@ mod tests {
     }
 
     #[test]
+    fn commit_status_routing_rules() {
+        let mut e = Event::from_json(
+            br#"{"involvedObject":{"kind":"Kustomization","namespace":"a","name":"b","apiVersion":"kustomize.toolkit.fluxcd.io/v1"},"severity":"info"}"#,
+        )
+        .unwrap();
+        // Plain info event: chat yes, commit status no.
+        assert!(ProviderType::Slack.accepts(&e));
+        assert!(!ProviderType::GitHub.accepts(&e));
+        // With event.toolkit.fluxcd.io/commit: commit status yes.
+        e.metadata
+            .insert("event.toolkit.fluxcd.io/commit".into(), "abc".into());
+        assert!(ProviderType::GitLab.accepts(&e));
+        // Commit-status update: only git and generic providers.
+        e.metadata.clear();
+        e.metadata.insert(
+            "kustomize.toolkit.fluxcd.io/commit_status".into(),
+            "update".into(),
+        );
+        assert!(ProviderType::AzureDevOps.accepts(&e) && ProviderType::Generic.accepts(&e));
+        assert!(!ProviderType::Slack.accepts(&e) && !ProviderType::MsTeams.accepts(&e));
+        // Errors always reach commit-status providers.
+        e.metadata.clear();
+        e.severity = crate::event::Severity::Error;
+        assert!(ProviderType::Bitbucket.accepts(&e));
+    }
+
+    #[test]
     fn timeouts() {
         assert_eq!(parse_timeout("10s"), Some(Duration::from_secs(10)));
         assert_eq!(parse_timeout("1m30s"), Some(Duration::from_secs(90)));

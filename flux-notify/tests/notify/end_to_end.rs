@@ -218,3 +218,50 @@ async fn retries_server_errors_then_succeeds() {
     assert!((3..=5).contains(&n), "attempts: {n}");
     assert!(notifier.warnings().is_empty(), "{:?}", notifier.warnings());
 }
+
+#[tokio::test]
+async fn cross_namespace_refs_blocked_and_suspend_respected() {
+    let hook = CaptureServer::start().await;
+    let provider = format!(
+        "metadata: {{name: webhook, namespace: apps}}\nspec: {{type: generic, address: '{}/flux'}}",
+        hook.base
+    );
+    // An alert in flux-system watching apps, with --no-cross-namespace-refs.
+    let alert = "metadata: {name: x, namespace: apps}\nspec:\n  providerRef: {name: webhook}\n  eventSources: [{kind: Kustomization, name: '*', namespace: other}]";
+    let registry = Registry {
+        alerts: vec![Alert::from_yaml(alert).unwrap()],
+        providers: vec![Provider::from_yaml(&provider).unwrap()],
+        ..Registry::default()
+    };
+    let options = Options {
+        no_cross_namespace_refs: true,
+        ..Options::default()
+    };
+    let notifier = Notifier::new(registry, options, Arc::new(MemoryReconciler::default()));
+    let mut body: serde_json::Value = serde_json::from_slice(&event("webapp", "m")).unwrap();
+    body["involvedObject"]["namespace"] = "other".into();
+    let (status, _) = notifier
+        .handle_event(&serde_json::to_vec(&body).unwrap())
+        .await;
+    assert_eq!(status.as_u16(), 202);
+    let w = notifier.warnings();
+    assert_eq!(w.len(), 1);
+    assert!(
+        w[0].message
+            .contains("cross-namespace references have been blocked"),
+        "{}",
+        w[0].message
+    );
+
+    // A suspended provider gets nothing and raises nothing.
+    {
+        let mut reg = notifier.registry.write().unwrap();
+        reg.alerts = vec![Alert::from_yaml(ALERT).unwrap()];
+        reg.providers[0].spec.suspend = true;
+    }
+    let (status, _) = notifier.handle_event(&event("webapp", "suspended")).await;
+    assert_eq!(status.as_u16(), 202);
+    notifier.drain().await;
+    assert_eq!(hook.count(), 0);
+    assert_eq!(notifier.warnings().len(), 1);
+}
