@@ -27,6 +27,9 @@ pub enum Command {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
+    /// Notifications: receiver webhook paths, provider payload previews, event/receiver servers.
+    #[command(subcommand)]
+    Notify(cmd::notify::NotifyCommand),
 }
 
 /// Parses the process arguments, runs the command and maps errors to exit codes.
@@ -50,6 +53,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Completion { shell } => {
             cmd::completion::write(shell, &mut Cli::command(), &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Notify(command) => {
+            cmd::notify::run(command, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
     }
