@@ -206,8 +206,8 @@ async fn retries_server_errors_then_succeeds() {
     );
     let retry = RetryPolicy {
         max_retries: 4,
-        wait_min: Duration::from_millis(50),
-        wait_max: Duration::from_millis(100),
+        wait_min: Duration::from_millis(150),
+        wait_max: Duration::from_millis(300),
     };
     let (notifier, url) = start(&provider, Secrets::default(), retry).await;
     assert_eq!(post(&url, event("webapp", "retry me")).await, 202);
