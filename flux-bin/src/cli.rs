@@ -45,6 +45,9 @@ pub enum Command {
         #[command(subcommand)]
         command: cmd::sops::SopsCommand,
     },
+    /// Notifications: receiver webhook paths, provider payload previews, event/receiver servers.
+    #[command(subcommand)]
+    Notify(cmd::notify::NotifyCommand),
 }
 
 /// Parses the process arguments, runs the command and maps errors to exit codes.
@@ -84,5 +87,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sops { command } => cmd::sops::run(command),
+        Command::Notify(command) => {
+            cmd::notify::run(command, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -7,4 +7,5 @@ pub mod envsubst;
 pub mod helm;
 pub mod keys;
 pub mod kustomize;
+pub mod notify;
 pub mod sops;

@@ -77,8 +77,12 @@ impl Deduper {
         self.last_sweep = Some(now);
         let interval = self.interval;
         self.buckets.retain(|_, b| {
-            let window_end = b.start + interval * (b.last_tick as u32 + 1);
-            now < window_end
+            let ticks = u32::try_from(b.last_tick.saturating_add(1)).unwrap_or(u32::MAX);
+            // An overflowing window end lies in the far future: keep the key.
+            interval
+                .checked_mul(ticks)
+                .and_then(|d| b.start.checked_add(d))
+                .is_none_or(|end| now < end)
         });
     }
 }

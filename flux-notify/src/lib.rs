@@ -13,6 +13,7 @@ pub mod dedup;
 pub mod error;
 pub mod event;
 pub mod gojson;
+pub mod manifests;
 pub mod provider;
 pub mod receiver;
 pub mod sender;

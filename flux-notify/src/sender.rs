@@ -92,7 +92,18 @@ impl Sender {
     /// Sends one outbound delivery.
     pub async fn send(&self, cfg: &ProviderConfig, outbound: &Outbound) -> Result<()> {
         match outbound {
-            Outbound::Http(req) => self.send_http(cfg, req).await,
+            Outbound::Http(req) => self.send_http(cfg, req).await.map(|_| ()),
+            Outbound::CommitStatus { list, create, check } => {
+                // A 404 (no status yet, Bitbucket) is not an error; other failures are.
+                match self.send_http(cfg, list).await {
+                    Ok(body) if check.is_duplicate(&body) => Ok(()),
+                    Ok(_) => self.send_http(cfg, create).await.map(|_| ()),
+                    Err(Error::Delivery { message, .. }) if message.contains("status code 404") => {
+                        self.send_http(cfg, create).await.map(|_| ())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             Outbound::Nats { server, subject, payload, username, password } => {
                 nats_publish(server, subject, payload, username, password, cfg.timeout)
                     .await
@@ -111,7 +122,8 @@ impl Sender {
         }
     }
 
-    async fn send_http(&self, cfg: &ProviderConfig, req: &HttpRequest) -> Result<()> {
+    /// Sends one HTTP request with retries; returns the success response body.
+    async fn send_http(&self, cfg: &ProviderConfig, req: &HttpRequest) -> Result<Vec<u8>> {
         let client = self.client(cfg)?;
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|e| delivery(cfg, &req.url, e))?;
@@ -127,7 +139,9 @@ impl Sender {
                 Ok(resp) => {
                     let status = resp.status();
                     if status.is_success() {
-                        return check_response(cfg, req, resp).await;
+                        let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+                        check_response(cfg, req, &body)?;
+                        return Ok(body);
                     }
                     let body = resp.text().await.unwrap_or_default();
                     let retry = status.as_u16() == 429
@@ -172,15 +186,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Slack's Web API answers 200 with `{"ok": false}` on errors.
-async fn check_response(
-    cfg: &ProviderConfig,
-    req: &HttpRequest,
-    resp: reqwest::Response,
-) -> Result<()> {
+fn check_response(cfg: &ProviderConfig, req: &HttpRequest, body: &[u8]) -> Result<()> {
     if cfg.provider_type == Some(ProviderType::Slack)
         && req.url == "https://slack.com/api/chat.postMessage"
     {
-        let v: serde_json::Value = resp.json().await.map_err(|e| {
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
             delivery(
                 cfg,
                 &req.url,

@@ -22,6 +22,9 @@ use crate::provider::{self, Provider, ProviderConfig, Secrets};
 use crate::receiver::{self, GcrTokenValidator, Receiver, Target, RECONCILE_REQUEST_ANNOTATION};
 use crate::sender::{RetryPolicy, Sender};
 
+/// One planned delivery: `(Alert/namespace/name, provider config, requests)`.
+pub type Planned = (String, ProviderConfig, Vec<provider::Outbound>);
+
 /// A boxed future, for the object-safe [`Reconciler`] trait.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -323,16 +326,10 @@ impl Notifier {
         (StatusCode::ACCEPTED, String::new())
     }
 
-    /// Pure-ish planning under the registry lock: matching alerts → provider configs →
-    /// payloads. Returns `(alert, provider config, deliveries)` triples and warnings.
-    #[allow(clippy::type_complexity)]
-    fn plan(
-        &self,
-        event: &Event,
-    ) -> (
-        Vec<(String, ProviderConfig, Vec<provider::Outbound>)>,
-        Vec<Warning>,
-    ) {
+    /// Planning under the registry lock, with no I/O: matching alerts → provider configs →
+    /// payloads, for an event already cleaned up. Returns `(alert, provider config,
+    /// deliveries)` triples and the warnings Flux would record.
+    pub fn plan(&self, event: &Event) -> (Vec<Planned>, Vec<Warning>) {
         let Ok(reg) = self.registry.read() else {
             return (Vec::new(), Vec::new());
         };

@@ -164,7 +164,7 @@ pub(super) fn commit_status(event: &Event, cfg: &ProviderConfig) -> Result<Vec<O
     let context = default_commit_status(&cfg.uid, event);
     let (name, desc) = name_and_description(event);
     let token = cfg.token.as_str();
-    let req = match kind {
+    let (create, list_url) = match kind {
         ProviderType::GitHub => {
             let (host, id) = parse_git_address(&cfg.address)
                 .ok_or_else(|| cfg.invalid("address", "invalid repository URL"))?;
@@ -175,23 +175,28 @@ pub(super) fn commit_status(event: &Event, cfg: &ProviderConfig) -> Result<Vec<O
                 None => format!("{host}/api/v3"),
             };
             let body = json!({"state": state, "description": desc, "context": context});
-            HttpRequest::post_json(
-                format!("{api}/repos/{owner}/{repo}/statuses/{sha}"),
-                gojson::to_vec(&body),
+            let url = format!("{api}/repos/{owner}/{repo}/statuses/{sha}");
+            let req = HttpRequest::post_json(url, gojson::to_vec(&body))
+                .header("Accept", "application/vnd.github.v3+json")
+                .header("Authorization", format!("Bearer {token}"));
+            (
+                req,
+                format!("{api}/repos/{owner}/{repo}/commits/{sha}/statuses?per_page=50"),
             )
-            .header("Accept", "application/vnd.github.v3+json")
-            .header("Authorization", format!("Bearer {token}"))
         }
         ProviderType::GitLab => {
             let (host, id) = parse_git_address(&cfg.address)
                 .ok_or_else(|| cfg.invalid("address", "invalid repository URL"))?;
             let project: String = url_escape(&id);
             let body = json!({"state": state, "name": context, "description": desc});
-            HttpRequest::post_json(
-                format!("{host}/api/v4/projects/{project}/statuses/{sha}"),
-                gojson::to_vec(&body),
-            )
-            .header("PRIVATE-TOKEN", token)
+            let url = format!("{host}/api/v4/projects/{project}/statuses/{sha}");
+            let req =
+                HttpRequest::post_json(url, gojson::to_vec(&body)).header("PRIVATE-TOKEN", token);
+            let list = format!(
+                "{host}/api/v4/projects/{project}/repository/commits/{sha}/statuses?name={}",
+                url_escape(&context)
+            );
+            (req, list)
         }
         ProviderType::Gitea => {
             let (host, id) = parse_git_address(&cfg.address)
@@ -199,11 +204,13 @@ pub(super) fn commit_status(event: &Event, cfg: &ProviderConfig) -> Result<Vec<O
             let (owner, repo) = owner_repo(cfg, &id)?;
             let body =
                 json!({"state": state, "target_url": "", "description": desc, "context": context});
-            HttpRequest::post_json(
-                format!("{host}/api/v1/repos/{owner}/{repo}/statuses/{sha}"),
-                gojson::to_vec(&body),
+            let url = format!("{host}/api/v1/repos/{owner}/{repo}/statuses/{sha}");
+            let req = HttpRequest::post_json(url, gojson::to_vec(&body))
+                .header("Authorization", format!("token {token}"));
+            (
+                req,
+                format!("{host}/api/v1/repos/{owner}/{repo}/commits/{sha}/statuses"),
             )
-            .header("Authorization", format!("token {token}"))
         }
         ProviderType::Bitbucket => {
             let (_, id) = parse_git_address(&cfg.address)
@@ -223,19 +230,19 @@ pub(super) fn commit_status(event: &Event, cfg: &ProviderConfig) -> Result<Vec<O
                 .as_deref()
                 .unwrap_or("https://api.bitbucket.org/2.0")
                 .trim_end_matches('/');
+            let key = hex::encode(Sha1::digest(context.as_bytes()));
             // go-bitbucket marshals the status through a map: keys sorted.
             let body = json!({
                 "description": desc,
-                "key": hex::encode(Sha1::digest(context.as_bytes())),
+                "key": key,
                 "name": name,
                 "state": state,
                 "url": "https://bitbucket.org",
             });
-            HttpRequest::post_json(
-                format!("{api}/repositories/{owner}/{repo}/commit/{sha}/statuses/build"),
-                gojson::to_vec(&body),
-            )
-            .header("Authorization", basic(user, pass))
+            let base = format!("{api}/repositories/{owner}/{repo}/commit/{sha}/statuses/build");
+            let req = HttpRequest::post_json(base.clone(), gojson::to_vec(&body))
+                .header("Authorization", basic(user, pass));
+            (req, format!("{base}/{key}"))
         }
         ProviderType::BitbucketServer => {
             let url = cfg.url()?;
@@ -250,10 +257,13 @@ pub(super) fn commit_status(event: &Event, cfg: &ProviderConfig) -> Result<Vec<O
                 Some(p) => format!("{}://{host}:{p}", url.scheme()),
                 None => format!("{}://{host}", url.scheme()),
             };
-            let endpoint = format!("{origin}{context_path}/rest/api/latest/projects/{project}/repos/{repo}/commits/{sha}/builds");
+            let endpoint = format!(
+                "{origin}{context_path}/rest/api/latest/projects/{project}/repos/{repo}/commits/{sha}/builds"
+            );
+            let key = hex::encode(Sha1::digest(context.as_bytes()));
             let body = json!({
                 "description": desc,
-                "key": hex::encode(Sha1::digest(context.as_bytes())),
+                "key": key,
                 "name": format!("{name} [{desc}]"),
                 "state": state,
                 "url": cfg.address,
@@ -266,10 +276,11 @@ pub(super) fn commit_status(event: &Event, cfg: &ProviderConfig) -> Result<Vec<O
             } else {
                 format!("Bearer {token}")
             };
-            HttpRequest::post_json(endpoint, bytes)
+            let req = HttpRequest::post_json(endpoint.clone(), bytes)
                 .header("Authorization", auth)
                 .header("x-atlassian-token", "no-check")
-                .header("x-requested-with", "XMLHttpRequest")
+                .header("x-requested-with", "XMLHttpRequest");
+            (req, format!("{endpoint}?key={key}"))
         }
         _ => {
             let (host, id) = parse_git_address(&cfg.address)
@@ -286,14 +297,141 @@ pub(super) fn commit_status(event: &Event, cfg: &ProviderConfig) -> Result<Vec<O
                 .get("summary")
                 .map_or_else(|| "fluxcd".to_string(), |s| format!("fluxcd:{s}"));
             let body = json!({"context": {"genre": genre, "name": context}, "description": desc, "state": state});
-            HttpRequest::post_json(
-                format!("{host}/{org}/{project}/_apis/git/repositories/{repo}/commits/{sha}/statuses?api-version=6.0"),
-                gojson::to_vec(&body),
-            )
-            .header("Authorization", basic("", token))
+            let url = format!(
+                "{host}/{org}/{project}/_apis/git/repositories/{repo}/commits/{sha}/statuses?api-version=6.0"
+            );
+            let req = HttpRequest::post_json(url.clone(), gojson::to_vec(&body))
+                .header("Authorization", basic("", token));
+            (req, url)
         }
     };
-    Ok(vec![Outbound::Http(req)])
+    let list = HttpRequest {
+        method: "GET".into(),
+        url: list_url,
+        headers: create
+            .headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("Content-Type"))
+            .cloned()
+            .collect(),
+        body: Vec::new(),
+    };
+    let bbs_name = format!("{name} [{desc}]");
+    let check = DuplicateCheck {
+        provider: kind,
+        key: hex::encode(Sha1::digest(context.as_bytes())),
+        name: if kind == ProviderType::BitbucketServer {
+            bbs_name
+        } else {
+            name
+        },
+        genre: event
+            .metadata
+            .get("summary")
+            .map_or_else(|| "fluxcd".to_string(), |s| format!("fluxcd:{s}")),
+        context,
+        state: state.to_string(),
+        description: desc,
+    };
+    Ok(vec![Outbound::CommitStatus {
+        list,
+        create,
+        check,
+    }])
+}
+
+/// What a commit-status provider compares against the latest existing status, so an
+/// identical status is not posted twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateCheck {
+    /// The provider type (each API shapes statuses differently).
+    pub provider: ProviderType,
+    /// Status context / name.
+    pub context: String,
+    /// Planned state.
+    pub state: String,
+    /// Planned description.
+    pub description: String,
+    /// Bitbucket key (SHA-1 of the context).
+    pub key: String,
+    /// Display name (Bitbucket Server: `<kind/name> [<description>]`).
+    pub name: String,
+    /// Azure DevOps genre.
+    pub genre: String,
+}
+
+impl DuplicateCheck {
+    /// Whether the list response (`200` body) already holds this exact status; mirrors
+    /// `duplicateGithubStatus`, `duplicateGitlabStatus`, … in notification-controller.
+    pub fn is_duplicate(&self, list_body: &[u8]) -> bool {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(list_body) else {
+            return false;
+        };
+        let s = |x: &serde_json::Value, k: &str| {
+            x.get(k)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        };
+        match self.provider {
+            ProviderType::GitHub | ProviderType::Gitea => {
+                let state_key = if self.provider == ProviderType::Gitea {
+                    "status"
+                } else {
+                    "state"
+                };
+                let list = v.as_array().cloned().unwrap_or_default();
+                // The newest status for the context decides.
+                list.iter()
+                    .filter(|x| {
+                        s(x, "context").is_some()
+                            && s(x, state_key).is_some()
+                            && s(x, "description").is_some()
+                    })
+                    .find(|x| s(x, "context").as_deref() == Some(&self.context))
+                    .is_some_and(|x| {
+                        s(x, state_key).as_deref() == Some(&self.state)
+                            && s(x, "description").as_deref() == Some(&self.description)
+                    })
+            }
+            ProviderType::GitLab => v.as_array().is_some_and(|list| {
+                list.iter().any(|x| {
+                    s(x, "status").as_deref() == Some(&self.state)
+                        && s(x, "description").as_deref() == Some(&self.description)
+                        && s(x, "name").as_deref() == Some(&self.context)
+                })
+            }),
+            ProviderType::Bitbucket => {
+                s(&v, "state").as_deref() == Some(&self.state)
+                    && s(&v, "description").as_deref() == Some(&self.description)
+            }
+            ProviderType::BitbucketServer => {
+                s(&v, "key").as_deref() == Some(&self.key)
+                    && s(&v, "state").as_deref() == Some(&self.state)
+                    && s(&v, "description").as_deref() == Some(&self.description)
+                    && s(&v, "name").as_deref() == Some(&self.name)
+            }
+            _ => {
+                let list = v
+                    .get("value")
+                    .and_then(serde_json::Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                list.iter()
+                    .find(|x| {
+                        x.pointer("/context/name")
+                            .and_then(serde_json::Value::as_str)
+                            == Some(&self.context)
+                            && x.pointer("/context/genre")
+                                .and_then(serde_json::Value::as_str)
+                                == Some(&self.genre)
+                    })
+                    .is_some_and(|x| {
+                        s(x, "state").as_deref() == Some(&self.state)
+                            && s(x, "description").as_deref() == Some(&self.description)
+                    })
+            }
+        }
+    }
 }
 
 fn basic(user: &str, pass: &str) -> String {

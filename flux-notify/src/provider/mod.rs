@@ -19,7 +19,9 @@ use crate::alert::{LocalObjectReference, ObjectMeta};
 use crate::error::{Error, Result};
 use crate::event::Event;
 
-pub use git::{default_commit_status, parse_git_address, parse_revision, split_camel_case};
+pub use git::{
+    default_commit_status, parse_git_address, parse_revision, split_camel_case, DuplicateCheck,
+};
 
 /// Every provider type this crate implements (Provider `spec.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -657,6 +659,8 @@ impl HttpRequest {
 /// One delivery a provider makes for an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+// One value per delivery, moved once: boxing the commit-status variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Outbound {
     /// An HTTP request.
     Http(HttpRequest),
@@ -683,6 +687,16 @@ pub enum Outbound {
         data: Vec<u8>,
         /// Message attributes (secret `headers`).
         attributes: BTreeMap<String, String>,
+    },
+    /// A commit status: `list` the existing statuses, skip if `check` finds an identical
+    /// one, else send `create`.
+    CommitStatus {
+        /// GET of the existing statuses.
+        list: HttpRequest,
+        /// POST of the new status.
+        create: HttpRequest,
+        /// The duplicate rule.
+        check: DuplicateCheck,
     },
     /// An Azure Event Hub event (payload only: sending needs AMQP).
     EventHub {
@@ -748,6 +762,33 @@ mod tests {
             assert_eq!(ProviderType::from_str(t.as_str()), Ok(t));
         }
         assert!(ProviderType::from_str("carrier-pigeon").is_err());
+    }
+
+    #[test]
+    fn commit_status_routing_rules() {
+        let mut e = Event::from_json(
+            br#"{"involvedObject":{"kind":"Kustomization","namespace":"a","name":"b","apiVersion":"kustomize.toolkit.fluxcd.io/v1"},"severity":"info"}"#,
+        )
+        .unwrap();
+        // Plain info event: chat yes, commit status no.
+        assert!(ProviderType::Slack.accepts(&e));
+        assert!(!ProviderType::GitHub.accepts(&e));
+        // With event.toolkit.fluxcd.io/commit: commit status yes.
+        e.metadata
+            .insert("event.toolkit.fluxcd.io/commit".into(), "abc".into());
+        assert!(ProviderType::GitLab.accepts(&e));
+        // Commit-status update: only git and generic providers.
+        e.metadata.clear();
+        e.metadata.insert(
+            "kustomize.toolkit.fluxcd.io/commit_status".into(),
+            "update".into(),
+        );
+        assert!(ProviderType::AzureDevOps.accepts(&e) && ProviderType::Generic.accepts(&e));
+        assert!(!ProviderType::Slack.accepts(&e) && !ProviderType::MsTeams.accepts(&e));
+        // Errors always reach commit-status providers.
+        e.metadata.clear();
+        e.severity = crate::event::Severity::Error;
+        assert!(ProviderType::Bitbucket.accepts(&e));
     }
 
     #[test]
