@@ -237,9 +237,11 @@ pub fn render_cluster(
 fn find_entry(cluster: &Path, root_hint: Option<&Path>) -> Result<(PathBuf, Pending), RenderError> {
     let fs = DiskFs::unrestricted();
     let raw =
-        build_flux(&fs, cluster, &FluxOverrides::default()).map_err(|e| RenderError::Entry {
-            path: cluster.to_path_buf(),
-            message: e.to_string(),
+        build_flux(&fs, cluster, &FluxSpec::default(), &flux_build_options()).map_err(|e| {
+            RenderError::Entry {
+                path: cluster.to_path_buf(),
+                message: e.to_string(),
+            }
         })?;
     let candidates: Vec<&Path> = match root_hint {
         Some(root) => vec![root],
