@@ -23,6 +23,7 @@ pub mod fields;
 pub mod kinds;
 pub mod openapi;
 pub mod patch;
+pub mod proto;
 pub mod registry;
 pub mod schema;
 pub mod selector;

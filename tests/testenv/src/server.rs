@@ -481,6 +481,9 @@ async fn handle_inner(
 }
 
 fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
+    if crate::proto::is_protobuf(content_type) {
+        return crate::proto::decode(body);
+    }
     if content_type.contains("yaml") {
         let text = std::str::from_utf8(body)
             .map_err(|e| ApiError::bad_request(format!("decoding body: {e}")))?;

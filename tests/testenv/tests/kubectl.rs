@@ -901,3 +901,37 @@ async fn flux_crds_and_objects() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_generators_send_protobuf() {
+    let Some(h) = harness("gen").await else {
+        return;
+    };
+    let ns = h.ns.clone();
+    h.ok(&[
+        "create",
+        "configmap",
+        "gen-cm",
+        "-n",
+        &ns,
+        "--from-literal=k=v",
+    ]);
+    h.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "gen-secret",
+        "-n",
+        &ns,
+        "--from-literal=p=q",
+    ]);
+    h.ok(&["create", "serviceaccount", "gen-sa", "-n", &ns]);
+    assert_eq!(h.get_json("configmap/gen-cm")["data"]["k"], "v");
+    assert_eq!(h.get_json("secret/gen-secret")["data"]["p"], "cQ==");
+    assert!(h.exists("serviceaccount/gen-sa"));
+    let name = format!("{ns}-extra");
+    h.ok(&["create", "namespace", &name]);
+    let out = h.ok(&["get", "namespace", &name, "-o", "jsonpath={.status.phase}"]);
+    assert_eq!(out, "Active");
+    h.ok(&["delete", "namespace", &name]);
+}
