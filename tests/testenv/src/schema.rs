@@ -4,9 +4,18 @@
 use crate::error::Cause;
 use serde_json::{Map, Value};
 
+/// What processing found: validation causes and the unknown (pruned) field paths.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// 422 causes.
+    pub causes: Vec<Cause>,
+    /// Fields removed because the schema does not declare them (`spec.foo`).
+    pub pruned: Vec<String>,
+}
+
 /// Prunes, defaults and validates a custom resource against its openAPIV3Schema.
-pub fn process(obj: &mut Value, schema: &Value) -> Vec<Cause> {
-    let mut causes = Vec::new();
+pub fn process(obj: &mut Value, schema: &Value) -> Outcome {
+    let mut out = Outcome::default();
     if let (Value::Object(map), Some(props)) = (
         &mut *obj,
         schema.get("properties").and_then(Value::as_object),
@@ -15,7 +24,12 @@ pub fn process(obj: &mut Value, schema: &Value) -> Vec<Cause> {
         let preserve = schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true);
         if !preserve {
             map.retain(|k, _| {
-                matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || props.contains_key(k)
+                let keep = matches!(k.as_str(), "apiVersion" | "kind" | "metadata")
+                    || props.contains_key(k);
+                if !keep {
+                    out.pruned.push(k.clone());
+                }
+                keep
             });
         }
         apply_defaults(map, props);
@@ -24,12 +38,12 @@ pub fn process(obj: &mut Value, schema: &Value) -> Vec<Cause> {
                 continue;
             }
             if let Some(v) = map.get_mut(k) {
-                walk(v, sub, k, &mut causes);
+                walk(v, sub, k, &mut out);
             }
         }
-        check_required(map, schema, "", &mut causes);
+        check_required(map, schema, "", &mut out.causes);
     }
-    causes
+    out
 }
 
 fn apply_defaults(map: &mut Map<String, Value>, props: &Map<String, Value>) {
@@ -90,7 +104,8 @@ fn invalid(path: &str, value: &Value, detail: String) -> Cause {
     }
 }
 
-fn walk(value: &mut Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) {
+fn walk(value: &mut Value, schema: &Value, path: &str, out: &mut Outcome) {
+    let causes = &mut out.causes;
     let int_or_string = schema["x-kubernetes-int-or-string"].as_bool() == Some(true);
     let expected = schema.get("type").and_then(Value::as_str);
     let actual = type_name(value);
@@ -212,7 +227,7 @@ fn walk(value: &mut Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) 
             }
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter_mut().enumerate() {
-                    walk(item, item_schema, &format!("{path}[{i}]"), causes);
+                    walk(item, item_schema, &format!("{path}[{i}]"), out);
                 }
             }
         }
@@ -223,7 +238,13 @@ fn walk(value: &mut Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) 
             let additional = schema.get("additionalProperties").filter(|a| a.is_object());
             if let Some(props) = props {
                 if !preserve && additional.is_none() {
-                    map.retain(|k, _| props.contains_key(k));
+                    map.retain(|k, _| {
+                        let keep = props.contains_key(k);
+                        if !keep {
+                            out.pruned.push(join(path, k));
+                        }
+                        keep
+                    });
                 }
                 apply_defaults(map, props);
                 map.retain(|k, v| {
@@ -234,18 +255,19 @@ fn walk(value: &mut Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) 
                 });
                 for (k, sub) in props {
                     if let Some(v) = map.get_mut(k) {
-                        walk(v, sub, &join(path, k), causes);
+                        walk(v, sub, &join(path, k), out);
                     }
                 }
             } else if let Some(additional) = additional {
                 for (k, v) in map.iter_mut() {
-                    walk(v, additional, &join(path, k), causes);
+                    walk(v, additional, &join(path, k), out);
                 }
             } else if !preserve && expected == Some("object") {
                 // A structural object with no properties and no preserve flag keeps nothing.
+                out.pruned.extend(map.keys().map(|k| join(path, k)));
                 map.clear();
             }
-            check_required(map, schema, path, causes);
+            check_required(map, schema, path, &mut out.causes);
         }
         _ => {}
     }
@@ -272,7 +294,12 @@ mod tests {
     fn prunes_defaults_and_accepts_valid() {
         let mut o = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"},
             "spec": {"url": "https://x", "junk": 1, "extra": {"free": true}}, "other": 1});
-        assert!(process(&mut o, &schema()).is_empty());
+        let out = process(&mut o, &schema());
+        assert!(out.causes.is_empty());
+        assert_eq!(
+            out.pruned,
+            vec!["other".to_string(), "spec.junk".to_string()]
+        );
         assert_eq!(o["spec"]["interval"], "1m");
         assert!(o["spec"].get("junk").is_none());
         assert!(o.get("other").is_none());
@@ -282,11 +309,11 @@ mod tests {
     #[test]
     fn reports_causes() {
         let mut o = json!({"spec": {"url": "ftp://x", "mode": "c", "count": 0}});
-        let causes = process(&mut o, &schema());
+        let causes = process(&mut o, &schema()).causes;
         let fields: Vec<&str> = causes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, vec!["spec.url", "spec.mode", "spec.count"]);
         let mut missing = json!({"spec": {}});
-        let causes = process(&mut missing, &schema());
+        let causes = process(&mut missing, &schema()).causes;
         assert_eq!(causes[0].reason, "FieldValueRequired");
         assert_eq!(causes[0].field, "spec.url");
     }

@@ -393,6 +393,7 @@ async fn handle_inner(
         dry_run: q.dry_run(),
         field_manager: manager,
         force: q.flag("force"),
+        strict_fields: q.get("fieldValidation") == Some("Strict"),
     };
     match (method, name) {
         (Method::GET, Some(name)) => {

@@ -89,6 +89,8 @@ pub struct WriteOptions {
     pub field_manager: String,
     /// `force` (apply only).
     pub force: bool,
+    /// `fieldValidation=Strict`: unknown fields of custom resources are an error.
+    pub strict_fields: bool,
 }
 
 /// Deletion propagation.
@@ -554,7 +556,7 @@ impl Store {
     }
 
     /// Name, label and schema validation; returns 422 with causes.
-    fn validate_object(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
+    fn validate_object(rt: &ResourceType, obj: &mut Value, strict: bool) -> Result<(), ApiError> {
         let name = meta_str(obj, "name").unwrap_or_default().to_string();
         let mut causes = Vec::new();
         if name.is_empty() {
@@ -583,7 +585,21 @@ impl Store {
             }
         }
         if let Some(schema) = &rt.schema {
-            causes.extend(crate::schema::process(obj, schema));
+            let outcome = crate::schema::process(obj, schema);
+            if strict && !outcome.pruned.is_empty() {
+                let unknown: Vec<String> = outcome
+                    .pruned
+                    .iter()
+                    .map(|p| format!("unknown field \"{p}\""))
+                    .collect();
+                return Err(ApiError::bad_request(format!(
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    unknown.join(", "),
+                    kind = rt.kind,
+                    version = rt.version
+                )));
+            }
+            causes.extend(outcome.causes);
         }
         if causes.is_empty() {
             Ok(())
@@ -633,7 +649,7 @@ impl Store {
         if !rt.custom {
             kinds::apply_defaults(&rt.group, &rt.kind, &mut obj);
         }
-        Self::validate_object(rt, &mut obj)?;
+        Self::validate_object(rt, &mut obj, opts.strict_fields)?;
         let name = meta_str(&obj, "name").unwrap_or_default().to_string();
         let key = Self::key(rt, ns, &name);
         if self.objects.contains_key(&key) {
@@ -812,7 +828,7 @@ impl Store {
                 obj["status"] = existing["status"].clone();
             }
         }
-        Self::validate_object(rt, &mut obj)?;
+        Self::validate_object(rt, &mut obj, opts.strict_fields)?;
         if rt.has_generation && sub == Sub::Main && spec_changed(&existing, &obj, rt.has_status) {
             let generation = existing["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
             metadata_mut(&mut obj).insert("generation".into(), generation.into());

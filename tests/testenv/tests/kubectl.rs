@@ -2,7 +2,8 @@
 //!
 //! Every test works in its own namespace, so the same suite runs against a real cluster:
 //! set `FLUX_TESTENV_REAL_KUBECONFIG=/path/to/kubeconfig` (tests that need the test server's
-//! switches are skipped there). Without kubectl on PATH the tests print a notice and pass.
+//! switches are skipped there). `FLUX_TESTENV_KUBECTL` picks another kubectl binary.
+//! Without kubectl on PATH the tests print a notice and pass.
 
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -24,8 +25,13 @@ struct Out {
     stderr: String,
 }
 
+/// The kubectl binary: `$FLUX_TESTENV_KUBECTL` or `kubectl` from PATH.
+fn kubectl_bin() -> std::ffi::OsString {
+    std::env::var_os("FLUX_TESTENV_KUBECTL").unwrap_or_else(|| "kubectl".into())
+}
+
 fn kubectl_available() -> bool {
-    let found = Command::new("kubectl")
+    let found = Command::new(kubectl_bin())
         .args(["version", "--client"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -73,7 +79,7 @@ async fn harness(test: &str) -> Option<Harness> {
 
 impl Harness {
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("kubectl");
+        let mut cmd = Command::new(kubectl_bin());
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("--cache-dir")
@@ -718,6 +724,14 @@ async fn wait_for_condition_on_custom_resource() {
     let out = h.run_stdin(&["apply", "-n", &ns, "-f", "-"], "apiVersion: testenv.flux-rs.io/v1\nkind: Widget\nmetadata:\n  name: bad\nspec:\n  size: 0\n");
     assert!(!out.ok);
     assert!(out.stderr.contains("spec.size"), "{}", out.stderr);
+    // kubectl asks for strict field validation: unknown fields are refused.
+    let out = h.run_stdin(&["apply", "-n", &ns, "-f", "-"], "apiVersion: testenv.flux-rs.io/v1\nkind: Widget\nmetadata:\n  name: typo\nspec:\n  size: 1\n  colour: red\n");
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("unknown field \"spec.colour\""),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
