@@ -96,6 +96,11 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
                 "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}),
             );
         }
+        if crate::server::scalable(t) {
+            resources.push(json!({"name": format!("{}/scale", t.plural), "singularName": "",
+                "namespaced": t.namespaced, "group": "autoscaling", "version": "v1", "kind": "Scale",
+                "verbs": ["get", "patch", "update"]}));
+        }
     }
     if resources.is_empty() {
         return None;
@@ -136,9 +141,18 @@ pub fn aggregated(registry: &Registry, core: bool) -> Value {
                             if !t.categories.is_empty() {
                                 r["categories"] = json!(t.categories);
                             }
+                            let mut subs = Vec::new();
                             if t.has_status {
-                                r["subresources"] = json!([{"subresource": "status", "responseKind": kind,
-                                    "verbs": ["get", "patch", "update"]}]);
+                                subs.push(json!({"subresource": "status", "responseKind": kind,
+                                    "verbs": ["get", "patch", "update"]}));
+                            }
+                            if crate::server::scalable(t) {
+                                subs.push(json!({"subresource": "scale",
+                                    "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                                    "verbs": ["get", "patch", "update"]}));
+                            }
+                            if !subs.is_empty() {
+                                r["subresources"] = Value::Array(subs);
                             }
                             r
                         })

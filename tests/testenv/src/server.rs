@@ -193,6 +193,38 @@ struct Target {
     namespace: Option<String>,
     name: Option<String>,
     sub: Sub,
+    scale: bool,
+}
+
+/// Kinds with a `scale` subresource.
+pub fn scalable(rt: &ResourceType) -> bool {
+    !rt.custom
+        && rt.group == "apps"
+        && matches!(
+            rt.kind.as_str(),
+            "Deployment" | "StatefulSet" | "ReplicaSet"
+        )
+}
+
+/// The `autoscaling/v1` Scale view of an object.
+fn scale_view(obj: &Value) -> Value {
+    let meta = &obj["metadata"];
+    let selector = obj["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"]},
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
+    })
 }
 
 enum Route {
@@ -285,9 +317,11 @@ fn route(shared: &Shared, path: &str, accept: &str) -> Result<Route, ApiError> {
         .find(group, version, resource)
         .cloned()
         .ok_or_else(ApiError::path_not_found)?;
+    let scale = sub == Some("scale") && scalable(&rt);
     let sub = match sub {
         None => Sub::Main,
         Some("status") if rt.has_status => Sub::Status,
+        Some("scale") if scale => Sub::Main,
         Some(_) => return Err(ApiError::path_not_found()),
     };
     Ok(Route::Resource(Box::new(Target {
@@ -295,6 +329,7 @@ fn route(shared: &Shared, path: &str, accept: &str) -> Result<Route, ApiError> {
         namespace,
         name: name.map(str::to_string),
         sub,
+        scale,
     })))
 }
 
@@ -384,6 +419,7 @@ async fn handle_inner(
         namespace,
         name,
         sub,
+        scale,
     } = *target;
     let ns = namespace.as_deref();
     if !rt.namespaced && ns.is_some() {
@@ -395,6 +431,19 @@ async fn handle_inner(
         force: q.flag("force"),
         strict_fields: q.get("fieldValidation") == Some("Strict"),
     };
+    if scale {
+        let name = name.ok_or_else(ApiError::path_not_found)?;
+        return handle_scale(
+            shared,
+            &rt,
+            ns,
+            &name,
+            &method,
+            &content_type,
+            &body,
+            &write,
+        );
+    }
     match (method, name) {
         (Method::GET, Some(name)) => {
             let obj = shared.store().get(&rt, ns, &name)?;
@@ -479,6 +528,58 @@ async fn handle_inner(
             "the server does not allow this method on the requested resource ({m})"
         ))),
     }
+}
+
+/// GET/PUT/PATCH on `.../scale`: a Scale view whose `spec.replicas` writes through.
+fn handle_scale(
+    shared: &Shared,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    name: &str,
+    method: &Method,
+    content_type: &str,
+    body: &[u8],
+    write: &WriteOptions,
+) -> Result<Response<ResBody>, ApiError> {
+    let mut store = shared.store();
+    let current = store.get(rt, ns, name)?;
+    let mut view = scale_view(&current);
+    match *method {
+        Method::GET => return Ok(json_response(200, &view)),
+        Method::PUT => {
+            let new = parse_body(body, content_type)?;
+            if let Some(rv) = new["metadata"]["resourceVersion"].as_str() {
+                if Some(rv) != current["metadata"]["resourceVersion"].as_str() {
+                    return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+                }
+            }
+            view["spec"] = new["spec"].clone();
+        }
+        Method::PATCH => match PatchType::from_content_type(content_type) {
+            Some(PatchType::Json) => crate::patch::apply_json_patch(&mut view, body)?,
+            Some(PatchType::Merge | PatchType::Strategic) => {
+                crate::patch::apply_merge_patch(&mut view, body)?;
+            }
+            _ => return Err(ApiError::unsupported_media_type(content_type)),
+        },
+        _ => {
+            return Err(ApiError::method_not_allowed(
+                "scale supports get, update and patch",
+            ))
+        }
+    }
+    let replicas = view["spec"]["replicas"].as_i64().unwrap_or(0);
+    let patch = json!({"spec": {"replicas": replicas}}).to_string();
+    let (updated, _) = store.patch(
+        rt,
+        ns,
+        name,
+        PatchType::Merge,
+        patch.as_bytes(),
+        Sub::Main,
+        write,
+    )?;
+    Ok(json_response(200, &scale_view(&updated)))
 }
 
 fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {

@@ -763,6 +763,11 @@ async fn wait_for_deployment_available_when_workloads_ready() {
         "--timeout=20s",
     ]);
     assert!(out.contains("successfully rolled out"), "{out}");
+    // The scale subresource writes through to spec.replicas; readiness follows.
+    h.ok(&["scale", "deployment/web", "-n", &ns, "--replicas=3"]);
+    let dep = h.get_json("deployment/web");
+    assert_eq!(dep["spec"]["replicas"], 3);
+    assert_eq!(dep["status"]["readyReplicas"], 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
