@@ -94,6 +94,37 @@ fn default_pod_template(spec: &mut Map<String, Value>) {
     }
 }
 
+/// events.k8s.io/v1 field names and their core/v1 Event counterparts (one storage, two views).
+const EVENT_FIELDS: &[(&str, &str)] = &[
+    ("regarding", "involvedObject"),
+    ("note", "message"),
+    ("reportingController", "reportingComponent"),
+    ("deprecatedSource", "source"),
+    ("deprecatedFirstTimestamp", "firstTimestamp"),
+    ("deprecatedLastTimestamp", "lastTimestamp"),
+    ("deprecatedCount", "count"),
+];
+
+fn rename(obj: &mut Value, pairs: impl Iterator<Item = (&'static str, &'static str)>) {
+    if let Some(map) = obj.as_object_mut() {
+        for (from, to) in pairs {
+            if let Some(v) = map.remove(from) {
+                map.insert(to.to_string(), v);
+            }
+        }
+    }
+}
+
+/// An events.k8s.io/v1 Event in core/v1 form.
+pub fn event_to_core(obj: &mut Value) {
+    rename(obj, EVENT_FIELDS.iter().copied());
+}
+
+/// A core/v1 Event in events.k8s.io/v1 form.
+pub fn event_from_core(obj: &mut Value) {
+    rename(obj, EVENT_FIELDS.iter().map(|(a, b)| (*b, *a)));
+}
+
 /// Whether `name` is valid for `kind` (None) or why not.
 pub fn validate_name(kind: &str, name: &str) -> Option<String> {
     match kind {

@@ -669,8 +669,7 @@ fn start_watch(
         .and_then(|t| t.parse::<u64>().ok())
         .map(Duration::from_secs);
     let include_object = q.get("includeObject").unwrap_or("Metadata").to_string();
-    let group = rt.group.clone();
-    let resource = rt.plural.clone();
+    let (group, resource) = Store::storage_of(rt);
     let bookmark_api_version = rt.api_version();
     let bookmark_kind = rt.kind.clone();
     let rt = rt.clone();
@@ -681,9 +680,7 @@ fn start_watch(
     let mut dropper = shared.drop_watches.subscribe();
     let bookmark_interval = shared.bookmark_interval;
     let present = move |o: &Value| -> Value {
-        let mut o = o.clone();
-        o["apiVersion"] = rt.api_version().into();
-        o["kind"] = rt.kind.clone().into();
+        let o = Store::present(&rt, o);
         if table {
             let rv = o["metadata"]["resourceVersion"]
                 .as_str()

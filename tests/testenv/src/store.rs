@@ -273,10 +273,27 @@ impl Store {
         self.objects.is_empty()
     }
 
+    /// Where a type's objects are stored: events.k8s.io Events share core Events' storage.
+    pub fn storage_of(rt: &ResourceType) -> (String, String) {
+        if rt.group == "events.k8s.io" && rt.plural == "events" {
+            (String::new(), "events".into())
+        } else {
+            (rt.group.clone(), rt.plural.clone())
+        }
+    }
+
+    /// Converts a request body of `rt` to the stored form.
+    fn to_storage(rt: &ResourceType, obj: &mut Value) {
+        if rt.group == "events.k8s.io" && rt.plural == "events" {
+            kinds::event_to_core(obj);
+        }
+    }
+
     fn key(rt: &ResourceType, ns: Option<&str>, name: &str) -> Key {
+        let (group, resource) = Self::storage_of(rt);
         (
-            rt.group.clone(),
-            rt.plural.clone(),
+            group,
+            resource,
             if rt.namespaced {
                 ns.unwrap_or_default().to_string()
             } else {
@@ -287,8 +304,11 @@ impl Store {
     }
 
     /// Returns the object converted to the requested version.
-    fn present(rt: &ResourceType, obj: &Value) -> Value {
+    pub fn present(rt: &ResourceType, obj: &Value) -> Value {
         let mut out = obj.clone();
+        if rt.group == "events.k8s.io" && rt.plural == "events" {
+            kinds::event_from_core(&mut out);
+        }
         if let Some(m) = out.as_object_mut() {
             m.insert("apiVersion".into(), rt.api_version().into());
             m.insert("kind".into(), rt.kind.clone().into());
@@ -351,16 +371,17 @@ impl Store {
         ns: Option<&'a str>,
         opts: &'a ListOptions,
     ) -> impl Iterator<Item = (&'a Key, &'a Value)> + 'a {
+        let storage = Self::storage_of(rt);
         self.objects
             .range(
                 (
-                    rt.group.clone(),
-                    rt.plural.clone(),
+                    storage.0.clone(),
+                    storage.1.clone(),
                     String::new(),
                     String::new(),
                 )..,
             )
-            .take_while(move |(k, _)| k.0 == rt.group && k.1 == rt.plural)
+            .take_while(move |(k, _)| k.0 == storage.0 && k.1 == storage.1)
             .filter(move |(k, _)| ns.is_none_or(|ns| !rt.namespaced || k.2 == ns))
             .filter(move |(_, o)| opts.labels.matches(o) && opts.fields.matches(o))
     }
@@ -617,6 +638,7 @@ impl Store {
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
         Self::validate_body(rt, ns, &mut obj, None)?;
+        Self::to_storage(rt, &mut obj);
         self.check_namespace(rt, ns, true)?;
         let meta = metadata_mut(&mut obj);
         if meta
@@ -695,6 +717,7 @@ impl Store {
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
         Self::validate_body(rt, ns, &mut obj, Some(name))?;
+        Self::to_storage(rt, &mut obj);
         let key = Self::key(rt, ns, name);
         let Some(existing) = self.objects.get(&key).cloned() else {
             return Err(ApiError::not_found(&rt.group, &rt.plural, name));
@@ -938,6 +961,7 @@ impl Store {
             }
         }
         Self::validate_body(rt, ns, &mut doc, Some(name))?;
+        Self::to_storage(rt, &mut doc);
         let out = self.finish_update(rt, &key, existing, doc, sub, opts, None)?;
         Ok((out, false))
     }
@@ -1015,6 +1039,7 @@ impl Store {
                     m.remove("managedFields");
                 }
                 let key = Self::key(rt, ns, name);
+                Self::to_storage(rt, &mut merged);
                 let out =
                     self.finish_update(rt, &key, existing, merged, sub, opts, Some(managed))?;
                 Ok((out, false))

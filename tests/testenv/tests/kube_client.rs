@@ -585,3 +585,38 @@ async fn fault_injection_and_workload_readiness() {
     let d = deployments.get("web").await.expect("get");
     assert_eq!(d.status.expect("status").available_replicas, Some(4));
 }
+
+#[tokio::test]
+async fn events_share_storage_between_api_groups() {
+    let (_env, client) = env_and_client().await;
+    let new_api: Api<k8s_openapi::api::events::v1::Event> = Api::default_namespaced(client.clone());
+    let ev: k8s_openapi::api::events::v1::Event = serde_json::from_value(json!({
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "e1"},
+        "eventTime": "2025-01-01T00:00:00.000000Z",
+        "reportingController": "flux-rs", "reportingInstance": "flux-rs-0",
+        "action": "Reconcile", "reason": "Succeeded", "type": "Normal",
+        "note": "applied revision main@sha1:abc",
+        "regarding": {"kind": "GitRepository", "name": "podinfo", "namespace": "default"}
+    }))
+    .expect("event");
+    new_api
+        .create(&PostParams::default(), &ev)
+        .await
+        .expect("create");
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::default_namespaced(client);
+    let listed = core
+        .list(&ListParams::default().fields("involvedObject.name=podinfo"))
+        .await
+        .expect("list");
+    assert_eq!(listed.items.len(), 1);
+    let e = &listed.items[0];
+    assert_eq!(e.message.as_deref(), Some("applied revision main@sha1:abc"));
+    assert_eq!(e.reporting_component.as_deref(), Some("flux-rs"));
+    let back = new_api.get("e1").await.expect("get");
+    assert_eq!(back.note.as_deref(), Some("applied revision main@sha1:abc"));
+    assert_eq!(
+        back.regarding.and_then(|r| r.name).as_deref(),
+        Some("podinfo")
+    );
+}
