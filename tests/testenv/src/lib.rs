@@ -197,6 +197,47 @@ impl TestEnv {
         Ok(out)
     }
 
+    /// Merges `status` into an object's status through the status subresource, without HTTP
+    /// (e.g. to make one Deployment report a failed rollout for a health-check test).
+    pub fn patch_status(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        status: Value,
+    ) -> Result<Value, Error> {
+        let mut store = self.store();
+        let rt = store
+            .registry
+            .find_kind(api_version, kind)
+            .cloned()
+            .ok_or_else(|| Error::Manifest {
+                name: name.to_string(),
+                message: format!("no resource serves {api_version} {kind}"),
+            })?;
+        let sub = if rt.has_status {
+            store::Sub::Status
+        } else {
+            store::Sub::Main
+        };
+        let patch = serde_json::json!({ "status": status }).to_string();
+        let opts = store::WriteOptions {
+            field_manager: "flux-testenv".into(),
+            ..store::WriteOptions::default()
+        };
+        let (obj, _) = store.patch(
+            &rt,
+            namespace,
+            name,
+            store::PatchType::Merge,
+            patch.as_bytes(),
+            sub,
+            &opts,
+        )?;
+        Ok(obj)
+    }
+
     /// Turns the readiness switch on or off: when on, Deployments, StatefulSets, DaemonSets,
     /// ReplicaSets and Jobs report ready/complete status right after every change.
     pub fn set_workloads_ready(&self, ready: bool) {

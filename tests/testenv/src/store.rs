@@ -593,6 +593,20 @@ impl Store {
                 field: "metadata.name".into(),
             });
         }
+        if let Some(annotations) = obj["metadata"]["annotations"].as_object() {
+            // The API limits the total size of annotation keys and values.
+            let total: usize = annotations
+                .iter()
+                .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+                .sum();
+            if total > 262_144 {
+                causes.push(Cause {
+                    reason: "FieldValueTooLong".into(),
+                    message: "Too long: must have at most 262144 bytes".into(),
+                    field: "metadata.annotations".into(),
+                });
+            }
+        }
         if let Some(labels) = obj["metadata"]["labels"].as_object() {
             for (k, v) in labels {
                 let text = v.as_str().unwrap_or_default();

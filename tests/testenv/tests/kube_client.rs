@@ -584,6 +584,31 @@ async fn fault_injection_and_workload_readiness() {
         .expect("scale");
     let d = deployments.get("web").await.expect("get");
     assert_eq!(d.status.expect("status").available_replicas, Some(4));
+
+    // A failed rollout, written directly for a health-check test.
+    let failed = json!({"conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]});
+    env.patch_status("apps/v1", "Deployment", Some("default"), "web", failed)
+        .expect("patch status");
+    let d = deployments.get("web").await.expect("get");
+    let conditions = d.status.and_then(|s| s.conditions).unwrap_or_default();
+    assert_eq!(
+        conditions[0].reason.as_deref(),
+        Some("ProgressDeadlineExceeded")
+    );
+    assert_eq!(d.metadata.generation, Some(2));
+
+    // Annotations are limited to 256 KiB in total.
+    let huge = "x".repeat(300_000);
+    let err = api
+        .patch(
+            "c-missing",
+            &PatchParams::apply("big"),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c-missing", "annotations": {"big": huge}}})),
+        )
+        .await
+        .expect_err("too long");
+    assert_eq!(api_code(&err), Some(422));
 }
 
 #[tokio::test]
