@@ -310,6 +310,62 @@ fn column(name: &str, type_: &str, format: &str, priority: i64, description: &st
     json!({"name": name, "type": type_, "format": format, "description": description, "priority": priority})
 }
 
+type Cell = fn(&Value) -> Value;
+
+fn count(v: &Value) -> Value {
+    v.as_object().map_or(0, serde_json::Map::len).into()
+}
+
+fn int(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+/// The extra columns `kubectl get` shows for common built-in kinds (between Name and Age).
+fn builtin_columns(rt: &ResourceType) -> Vec<(&'static str, Cell)> {
+    if rt.custom {
+        return Vec::new();
+    }
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Namespace") => vec![("Status", |o| o["status"]["phase"].clone())],
+        ("", "ConfigMap") => vec![("Data", |o| {
+            (int(&count(&o["data"])) + int(&count(&o["binaryData"]))).into()
+        })],
+        ("", "Secret") => vec![
+            ("Type", |o| o["type"].clone()),
+            ("Data", |o| count(&o["data"])),
+        ],
+        ("", "Service") => vec![
+            ("Type", |o| o["spec"]["type"].clone()),
+            ("Cluster-IP", |o| o["spec"]["clusterIP"].clone()),
+        ],
+        ("apps", "Deployment" | "StatefulSet" | "ReplicaSet") => vec![
+            ("Ready", |o| {
+                format!(
+                    "{}/{}",
+                    int(&o["status"]["readyReplicas"]),
+                    o["spec"]["replicas"].as_i64().unwrap_or(1)
+                )
+                .into()
+            }),
+            ("Up-to-date", |o| {
+                int(&o["status"]["updatedReplicas"]).into()
+            }),
+            ("Available", |o| {
+                int(&o["status"]["availableReplicas"]).into()
+            }),
+        ],
+        ("batch", "Job") => vec![("Completions", |o| {
+            format!(
+                "{}/{}",
+                int(&o["status"]["succeeded"]),
+                o["spec"]["completions"].as_i64().unwrap_or(1)
+            )
+            .into()
+        })],
+        _ => Vec::new(),
+    }
+}
+
 /// Renders objects as a `meta.k8s.io/v1` Table.
 pub fn table(
     rt: &ResourceType,
@@ -326,14 +382,8 @@ pub fn table(
     )];
     let custom_columns: Vec<Value> = rt.printer_columns.clone();
     if custom_columns.is_empty() {
-        if rt.kind == "Namespace" {
-            columns.push(column(
-                "Status",
-                "string",
-                "",
-                0,
-                "The status of the namespace",
-            ));
+        for (name, _) in builtin_columns(rt) {
+            columns.push(column(name, "string", "", 0, ""));
         }
         columns.push(column("Age", "string", "", 0, "CreationTimestamp is a timestamp representing the server time when this object was created."));
     } else {
@@ -352,8 +402,8 @@ pub fn table(
         .map(|o| {
             let mut cells = vec![Value::from(o["metadata"]["name"].as_str().unwrap_or_default())];
             if custom_columns.is_empty() {
-                if rt.kind == "Namespace" {
-                    cells.push(o["status"]["phase"].clone());
+                for (_, cell) in builtin_columns(rt) {
+                    cells.push(cell(o));
                 }
                 cells.push(human_age(o["metadata"]["creationTimestamp"].as_str()).into());
             } else {

@@ -271,6 +271,10 @@ async fn client_side_apply_get_and_delete() {
         table.contains("settings") && table.contains("web"),
         "{table}"
     );
+    assert!(
+        table.contains("DATA") && table.contains("UP-TO-DATE"),
+        "{table}"
+    );
 
     // Second apply: change a value, drop a key, drop an env var and the sidecar.
     let cm2 = CONFIGMAP.replace("color: blue\n  size: large\n", "color: green\n");
