@@ -491,6 +491,23 @@ pub fn apply(
                 }
             }
         }
+        // kubectl's move from client-side to server-side apply: conflicts on fields recorded in
+        // the last-applied annotation are allowed for the `kubectl` manager (as the API does).
+        let mut force = force;
+        if manager == "kubectl" && !conflicts.is_empty() {
+            if let Some(last) = live["metadata"]["annotations"]
+                ["kubectl.kubernetes.io/last-applied-configuration"]
+                .as_str()
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            {
+                let allowed = collect(&last, shape, scope);
+                if conflicts.iter().all(|(_, _, p)| allowed.contains(p)) {
+                    force = true;
+                } else {
+                    conflicts.retain(|(_, _, p)| !allowed.contains(p));
+                }
+            }
+        }
         if !conflicts.is_empty() && !force {
             let causes: Vec<Cause> = conflicts
                 .iter()

@@ -424,6 +424,12 @@ async fn server_side_apply_conflict_and_force() {
             .is_none_or(|l| l.get("app").is_none()),
         "{cm}"
     );
+    // Moving from client-side to server-side apply (manager `kubectl`) takes over without conflicts.
+    let v1 = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: upgrade\ndata:\n  a: \"1\"\n";
+    h.ok_stdin(&["apply", "-n", &ns, "-f", "-"], v1);
+    let v2 = v1.replace("a: \"1\"", "a: \"2\"");
+    h.ok_stdin(&["apply", "--server-side", "-n", &ns, "-f", "-"], &v2);
+    assert_eq!(h.get_json("configmap/upgrade")["data"]["a"], "2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
