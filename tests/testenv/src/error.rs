@@ -184,6 +184,11 @@ impl ApiError {
         err
     }
 
+    /// 422 without field causes (a JSON patch operation that cannot be applied).
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(422, "Invalid", message)
+    }
+
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)

@@ -105,11 +105,8 @@ pub fn item_key(item: &Value, keys: &[String]) -> Option<Map<String, Value>> {
 pub fn apply_json_patch(doc: &mut Value, patch: &[u8]) -> Result<(), ApiError> {
     let ops: json_patch::Patch = serde_json::from_slice(patch)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-    json_patch::patch(doc, &ops).map_err(|e| {
-        ApiError::internal(format!(
-            "the server rejected our request due to an error in our request: {e}"
-        ))
-    })
+    // The API answers a failed operation (including a failed `test`) with 422.
+    json_patch::patch(doc, &ops).map_err(|e| ApiError::unprocessable(format!("{e}")))
 }
 
 /// Applies an RFC 7386 JSON merge patch.
@@ -364,6 +361,15 @@ mod tests {
         );
         assert_eq!(out["metadata"]["finalizers"], json!(["a", "b"]));
         assert_eq!(out["spec"]["args"], json!(["z"]));
+    }
+
+    #[test]
+    fn failed_json_patch_test_is_422() {
+        let mut doc = json!({"a": 1});
+        let err =
+            apply_json_patch(&mut doc, br#"[{"op":"test","path":"/a","value":2}]"#).unwrap_err();
+        assert_eq!(err.code, 422);
+        assert_eq!(doc, json!({"a": 1}));
     }
 
     #[test]
