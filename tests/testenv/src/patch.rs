@@ -103,10 +103,31 @@ pub fn item_key(item: &Value, keys: &[String]) -> Option<Map<String, Value>> {
 
 /// Applies an RFC 6902 JSON patch.
 pub fn apply_json_patch(doc: &mut Value, patch: &[u8]) -> Result<(), ApiError> {
-    let ops: json_patch::Patch = serde_json::from_slice(patch)
-        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-    // The API answers a failed operation (including a failed `test`) with 422.
-    json_patch::patch(doc, &ops).map_err(|e| ApiError::unprocessable(format!("{e}")))
+    let decode_err =
+        |e: serde_json::Error| ApiError::bad_request(format!("error decoding patch: {e}"));
+    let raw: Vec<Value> = serde_json::from_slice(patch).map_err(decode_err)?;
+    // Apply op by op on a copy: the API's JSON patch treats a missing path as null in `test`
+    // (kube's finalizer helper relies on that), and a failed operation changes nothing.
+    let mut work = doc.clone();
+    for op in raw {
+        let is_null_test = op["op"] == "test" && op.get("value").is_some_and(Value::is_null);
+        if is_null_test {
+            let path = op["path"].as_str().unwrap_or_default();
+            if work.pointer(path).is_some_and(|v| !v.is_null()) {
+                return Err(ApiError::unprocessable(format!(
+                    "testing value {path} failed: test failed"
+                )));
+            }
+            continue;
+        }
+        let single: json_patch::Patch =
+            serde_json::from_value(Value::Array(vec![op])).map_err(decode_err)?;
+        // The API answers a failed operation (including a failed `test`) with 422.
+        json_patch::patch(&mut work, &single)
+            .map_err(|e| ApiError::unprocessable(format!("{e}")))?;
+    }
+    *doc = work;
+    Ok(())
 }
 
 /// Applies an RFC 7386 JSON merge patch.
@@ -370,6 +391,13 @@ mod tests {
             apply_json_patch(&mut doc, br#"[{"op":"test","path":"/a","value":2}]"#).unwrap_err();
         assert_eq!(err.code, 422);
         assert_eq!(doc, json!({"a": 1}));
+        // A null test on a missing path passes (as in the API), then the add applies.
+        let ok =
+            br#"[{"op":"test","path":"/b","value":null},{"op":"add","path":"/b","value":[1]}]"#;
+        apply_json_patch(&mut doc, ok).unwrap();
+        assert_eq!(doc, json!({"a": 1, "b": [1]}));
+        let bad = br#"[{"op":"test","path":"/b","value":null}]"#;
+        assert_eq!(apply_json_patch(&mut doc, bad).unwrap_err().code, 422);
     }
 
     #[test]

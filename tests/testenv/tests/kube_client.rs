@@ -645,3 +645,74 @@ async fn events_share_storage_between_api_groups() {
         Some("podinfo")
     );
 }
+
+#[tokio::test]
+async fn kube_runtime_finalizer_flow() {
+    use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const NAME: &str = "testenv.flux-rs.io/cleanup";
+
+    let (_env, client) = env_and_client().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let cleanups = Arc::new(AtomicUsize::new(0));
+
+    struct Ctx {
+        api: Api<ConfigMap>,
+        cleanups: Arc<AtomicUsize>,
+    }
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct ReconcileError(String);
+    async fn reconcile(cm: Arc<ConfigMap>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
+        let cleanups = Arc::clone(&ctx.cleanups);
+        finalizer(&ctx.api, NAME, cm, |event| async move {
+            match event {
+                Finalizer::Apply(_) => Ok::<_, ReconcileError>(Action::await_change()),
+                Finalizer::Cleanup(_) => {
+                    cleanups.fetch_add(1, Ordering::SeqCst);
+                    Ok(Action::await_change())
+                }
+            }
+        })
+        .await
+        .map_err(|e| ReconcileError(e.to_string()))
+    }
+    fn error_policy(_: Arc<ConfigMap>, _: &ReconcileError, _: Arc<Ctx>) -> Action {
+        Action::requeue(Duration::from_millis(100))
+    }
+    let ctx = Arc::new(Ctx {
+        api: api.clone(),
+        cleanups: Arc::clone(&cleanups),
+    });
+    let handle = tokio::spawn(
+        Controller::new(api.clone(), watcher::Config::default())
+            .run(reconcile, error_policy, ctx)
+            .for_each(|_| async {}),
+    );
+    api.create(&PostParams::default(), &cm("guarded", &[]))
+        .await
+        .expect("create");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let c = api.get("guarded").await.expect("get");
+            if c.finalizers().iter().any(|f| f == NAME) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("finalizer added");
+    api.delete("guarded", &DeleteParams::default())
+        .await
+        .expect("delete");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while api.get_opt("guarded").await.expect("get").is_some() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("object removed once the finalizer ran");
+    assert_eq!(cleanups.load(Ordering::SeqCst), 1);
+    handle.abort();
+}
