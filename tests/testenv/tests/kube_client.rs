@@ -424,11 +424,13 @@ async fn controller_reconciles_custom_resources() {
     async fn reconcile(g: Arc<Gadget>, ctx: Arc<Ctx>) -> Result<Action, kube::Error> {
         let ns = g.namespace().unwrap_or_default();
         let api: Api<Gadget> = Api::namespaced(ctx.client.clone(), &ns);
-        let status = json!({"status": {"seen": g.spec.size}});
+        // Status through server-side apply on the status subresource, as controllers do.
+        let status = json!({"apiVersion": "testenv.flux-rs.io/v1", "kind": "Gadget",
+            "status": {"seen": g.spec.size}});
         api.patch_status(
             &g.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(status),
+            &PatchParams::apply("gadget-controller").force(),
+            &Patch::Apply(status),
         )
         .await?;
         let owner = g.controller_owner_ref(&()).expect("owner ref");
