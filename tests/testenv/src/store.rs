@@ -1669,6 +1669,59 @@ mod tests {
     }
 
     #[test]
+    fn foreground_waits_for_dependents_and_namespaces_empty_first() {
+        let mut s = Store::new();
+        let t = rt(&s, "", "configmaps");
+        let owner = s.create(&t, Some("default"), cm("owner"), &opts()).unwrap();
+        let mut dep = cm("dep");
+        dep["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "ConfigMap",
+            "name": "owner", "uid": owner["metadata"]["uid"]}]);
+        dep["metadata"]["finalizers"] = json!(["example.com/hold"]);
+        s.create(&t, Some("default"), dep, &opts()).unwrap();
+        let fg = DeleteOptions {
+            propagation: Some(Propagation::Foreground),
+            ..DeleteOptions::default()
+        };
+        let (code, _) = s.delete(&t, Some("default"), "owner", &fg).unwrap();
+        assert_eq!(code, 202);
+        let o = s.get(&t, Some("default"), "owner").unwrap();
+        assert!(o["metadata"]["deletionTimestamp"].is_string());
+        assert_eq!(o["metadata"]["finalizers"], json!(["foregroundDeletion"]));
+        let d = s.get(&t, Some("default"), "dep").unwrap();
+        assert!(
+            d["metadata"]["deletionTimestamp"].is_string(),
+            "dependent is being deleted"
+        );
+        s.patch(
+            &t,
+            Some("default"),
+            "dep",
+            PatchType::Merge,
+            br#"{"metadata":{"finalizers":null}}"#,
+            Sub::Main,
+            &opts(),
+        )
+        .unwrap();
+        assert_eq!(s.get(&t, Some("default"), "dep").unwrap_err().code, 404);
+        assert_eq!(s.get(&t, Some("default"), "owner").unwrap_err().code, 404);
+
+        let ns = rt(&s, "", "namespaces");
+        s.create(&ns, None, json!({"metadata": {"name": "gone"}}), &opts())
+            .unwrap();
+        s.create(&t, Some("gone"), cm("inside"), &opts()).unwrap();
+        s.delete(&ns, None, "gone", &DeleteOptions::default())
+            .unwrap();
+        assert_eq!(s.get(&t, Some("gone"), "inside").unwrap_err().code, 404);
+        assert_eq!(s.get(&ns, None, "gone").unwrap_err().code, 404);
+        assert_eq!(
+            s.create(&t, Some("gone"), cm("late"), &opts())
+                .unwrap_err()
+                .code,
+            404
+        );
+    }
+
+    #[test]
     fn watch_replays_from_resource_version_and_expires() {
         let mut s = Store::new();
         let t = rt(&s, "", "configmaps");
