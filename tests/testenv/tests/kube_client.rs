@@ -718,3 +718,46 @@ async fn kube_runtime_finalizer_flow() {
     assert_eq!(cleanups.load(Ordering::SeqCst), 1);
     handle.abort();
 }
+
+#[tokio::test]
+async fn selector_watch_sees_objects_leave_and_enter() {
+    let (_env, client) = env_and_client().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let start = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    api.create(&PostParams::default(), &cm("sel", &[]))
+        .await
+        .expect("create");
+    let relabel = |v: &str| Patch::Merge(json!({"metadata": {"labels": {"app": v}}}));
+    api.patch("sel", &PatchParams::default(), &relabel("other"))
+        .await
+        .expect("leave");
+    api.patch("sel", &PatchParams::default(), &relabel("demo"))
+        .await
+        .expect("enter");
+    let wp = WatchParams::default().labels("app=demo").timeout(5);
+    let events: Vec<_> = api
+        .watch(&wp, &start)
+        .await
+        .expect("watch")
+        .take(3)
+        .try_collect()
+        .await
+        .expect("events");
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| match e {
+            WatchEvent::Added(_) => "ADDED",
+            WatchEvent::Modified(_) => "MODIFIED",
+            WatchEvent::Deleted(_) => "DELETED",
+            WatchEvent::Bookmark(_) => "BOOKMARK",
+            WatchEvent::Error(_) => "ERROR",
+        })
+        .collect();
+    assert_eq!(kinds, vec!["ADDED", "DELETED", "ADDED"]);
+}
