@@ -13,6 +13,7 @@ pub mod helm;
 pub mod kustomize;
 pub mod meta;
 pub mod notification;
+pub mod object;
 pub mod source;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
