@@ -9,10 +9,8 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use crate::tree::{format_float_yaml, MapItem, Value};
 use crate::Error;
 
-/// A comment found in the source, with the char index it sorts at.
+/// A comment found in the source.
 struct SourceComment {
-    /// Char index used to place the comment in the event stream.
-    order: usize,
     /// Column of the `#` (chars from the line start).
     column: usize,
     text: String,
@@ -25,104 +23,165 @@ enum Token<'a> {
 
 /// Parses a YAML stream into its documents (each a mapping).
 pub fn load(source: &str, file: &str) -> Result<Vec<Value>, Error> {
-    let mut events = Vec::new();
-    let mut parser = Parser::new_from_str(source);
-    while let Some(next) = parser.next_event() {
-        let (event, span) = next.map_err(|err| Error::Parse {
-            file: file.to_string(),
-            format: "YAML",
-            message: err.to_string(),
-        })?;
-        events.push((event, span));
-    }
-    let tokens = interleave_comments(source, events);
-    let mut builder = Builder {
-        tokens: tokens.into_iter().peekable(),
-        anchors: HashMap::new(),
-        file,
-    };
-    builder.stream()
-}
-
-/// Finds the comments of the source (outside scalars) and merges them into the events
-/// by position. A comment that follows content on its line is placed before the first
-/// event of that line, so it lands above its entry, as sops 3.11 writes it.
-fn interleave_comments<'a>(source: &str, events: Vec<(Event<'a>, Span)>) -> Vec<Token<'a>> {
     // Parser positions count chars; ASCII input (the common case) is indexed as bytes
     // to avoid a 4-bytes-per-char copy of large files.
     if source.is_ascii() {
-        interleave_with(source.as_bytes(), events)
+        load_with(source, source.as_bytes(), file)
     } else {
         let chars: Vec<char> = source.chars().collect();
-        interleave_with(&chars, events)
+        load_with(source, &chars, file)
     }
 }
 
-fn interleave_with<'a, T: Copy + Into<char>>(
+fn load_with<T: Copy + Into<char>>(
+    source: &str,
     chars: &[T],
-    events: Vec<(Event<'a>, Span)>,
-) -> Vec<Token<'a>> {
-    let mut covered: Vec<(usize, usize)> = Vec::new();
-    for (event, span) in &events {
-        if let Event::Scalar(_, style, _, _) = event {
-            let end = match style {
-                ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
-                    quoted_end(chars, span.start.index()).unwrap_or(span.end.index())
-                }
-                _ => span.end.index(),
-            };
-            if end > span.start.index() {
-                covered.push((span.start.index(), end));
-            }
-        }
-    }
-    covered.sort_unstable();
-    let is_covered = |pos: usize| {
-        let idx = covered.partition_point(|&(start, _)| start <= pos);
-        idx > 0 && covered[idx - 1].1 > pos
+    file: &str,
+) -> Result<Vec<Value>, Error> {
+    let error = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let stream = TokenStream {
+        parser: Parser::new_from_str(source),
+        chars,
+        last_end: 0,
+        ready: std::collections::VecDeque::new(),
+        held: std::collections::VecDeque::new(),
+        held_line: usize::MAX,
+        done: false,
+        error: std::rc::Rc::clone(&error),
     };
+    let mut builder = Builder {
+        tokens: stream.peekable(),
+        anchors: HashMap::new(),
+        file,
+    };
+    let result = builder.stream();
+    if let Some(message) = error.borrow_mut().take() {
+        return Err(Error::Parse {
+            file: file.to_string(),
+            format: "YAML",
+            message,
+        });
+    }
+    result
+}
 
-    let mut comments = Vec::new();
-    let mut line_start = 0;
-    while line_start < chars.len() {
-        let line_end = chars[line_start..]
-            .iter()
-            .position(|&c| c.into() == '\n')
-            .map_or(chars.len(), |p| line_start + p);
-        let mut only_blank_before = true;
-        let mut prev_blank = true;
-        for pos in line_start..line_end {
-            let c: char = chars[pos].into();
-            if c == '#' && prev_blank && !is_covered(pos) {
-                let text: String = chars[pos + 1..line_end].iter().map(|&c| c.into()).collect();
-                let text = text.strip_suffix('\r').unwrap_or(&text).to_string();
-                comments.push(SourceComment {
-                    order: if only_blank_before { pos } else { line_start },
+/// Streams parser events merged with the comments found between them (sops 3.11 keeps
+/// comments; a comment after content on its line is placed before the first event of
+/// that line, so it lands above its entry).
+struct TokenStream<'a, 's, T> {
+    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    chars: &'s [T],
+    /// Where the next comment scan starts (end of the previous event).
+    last_end: usize,
+    ready: std::collections::VecDeque<Token<'a>>,
+    /// Tokens of the current line, held back so an inline comment can go before them.
+    held: std::collections::VecDeque<Token<'a>>,
+    held_line: usize,
+    done: bool,
+    error: std::rc::Rc<std::cell::RefCell<Option<String>>>,
+}
+
+impl<T: Copy + Into<char>> TokenStream<'_, '_, T> {
+    fn at(&self, pos: usize) -> char {
+        self.chars.get(pos).map_or('\0', |&c| c.into())
+    }
+
+    fn line_start(&self, pos: usize) -> usize {
+        let mut i = pos.min(self.chars.len());
+        while i > 0 && self.at(i - 1) != '\n' {
+            i -= 1;
+        }
+        i
+    }
+
+    fn flush_held(&mut self) {
+        self.ready.extend(self.held.drain(..));
+    }
+
+    /// Finds comments in `[self.last_end, until)`.
+    fn scan_gap(&mut self, until: usize) {
+        let mut pos = self.last_end;
+        let until = until.min(self.chars.len());
+        while pos < until {
+            let c = self.at(pos);
+            let prev_blank = pos == 0 || matches!(self.at(pos - 1), ' ' | '\t' | '\n');
+            if c == '#' && prev_blank {
+                let mut end = pos;
+                while end < self.chars.len() && self.at(end) != '\n' {
+                    end += 1;
+                }
+                let text: String = self.chars[pos + 1..end].iter().map(|&c| c.into()).collect();
+                let text = text.strip_suffix('\r').map_or(text.clone(), str::to_string);
+                let line_start = self.line_start(pos);
+                let inline = (line_start..pos).any(|i| !matches!(self.at(i), ' ' | '\t'));
+                let comment = Token::Comment(SourceComment {
                     column: pos - line_start,
                     text,
                 });
-                break;
+                if inline && self.held_line == line_start && !self.held.is_empty() {
+                    self.held.push_front(comment);
+                } else {
+                    self.flush_held();
+                    self.ready.push_back(comment);
+                }
+                pos = end;
+                continue;
             }
-            prev_blank = c == ' ' || c == '\t';
-            if !prev_blank {
-                only_blank_before = false;
-            }
+            pos += 1;
         }
-        line_start = line_end + 1;
+        self.last_end = self.last_end.max(until);
     }
 
-    let mut tokens = Vec::with_capacity(events.len() + comments.len());
-    let mut comments = comments.into_iter().peekable();
-    for (event, span) in events {
-        let at = span.start.index();
-        while comments.peek().is_some_and(|c| c.order <= at) {
-            if let Some(comment) = comments.next() {
-                tokens.push(Token::Comment(comment));
+    fn pull(&mut self) {
+        match self.parser.next_event() {
+            None => {
+                self.scan_gap(self.chars.len());
+                self.flush_held();
+                self.done = true;
+            }
+            Some(Err(err)) => {
+                *self.error.borrow_mut() = Some(err.to_string());
+                self.flush_held();
+                self.done = true;
+            }
+            Some(Ok((event, span))) => {
+                let start = span.start.index();
+                self.scan_gap(start);
+                let end = match &event {
+                    Event::Scalar(
+                        _,
+                        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted,
+                        _,
+                        _,
+                    ) => quoted_end(self.chars, start).unwrap_or(span.end.index()),
+                    _ => span.end.index(),
+                };
+                let line = self.line_start(start);
+                if line != self.held_line {
+                    self.flush_held();
+                    self.held_line = line;
+                }
+                self.held.push_back(Token::Event(event, span));
+                self.last_end = self.last_end.max(end);
             }
         }
-        tokens.push(Token::Event(event, span));
     }
-    tokens
+}
+
+impl<'a, T: Copy + Into<char>> Iterator for TokenStream<'a, '_, T> {
+    type Item = Token<'a>;
+
+    fn next(&mut self) -> Option<Token<'a>> {
+        loop {
+            if let Some(token) = self.ready.pop_front() {
+                return Some(token);
+            }
+            if self.done {
+                return self.held.pop_front();
+            }
+            self.pull();
+        }
+    }
 }
 
 /// The index just past the closing quote of a quoted scalar starting at `start` (the
