@@ -1,5 +1,8 @@
 //! `flux-rs build cluster` on the bundled example fleet and on broken repositories.
 
+// Test helpers panic on purpose: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -190,10 +193,12 @@ fn write(root: &Path, path: &str, text: &str) {
 }
 
 fn ks(name: &str, path: &str, depends: &[&str]) -> String {
-    let deps: String = depends
-        .iter()
-        .map(|d| format!("    - name: {d}\n"))
-        .collect();
+    let deps: String = depends.iter().fold(String::new(), |mut out, d| {
+        out.push_str("    - name: ");
+        out.push_str(d);
+        out.push('\n');
+        out
+    });
     let deps = if deps.is_empty() {
         String::new()
     } else {
