@@ -27,6 +27,9 @@ pub enum Command {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
+    /// `source pull …`, `push artifact`, `pull artifact`.
+    #[command(flatten)]
+    Source(cmd::source::Commands),
 }
 
 /// Parses the process arguments, runs the command and maps errors to exit codes.
@@ -52,5 +55,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cmd::completion::write(shell, &mut Cli::command(), &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Source(command) => cmd::source::run(command, &mut std::io::stdout()),
     }
 }
