@@ -310,8 +310,26 @@ impl Registry {
         tar_gz: Vec<u8>,
         annotations: BTreeMap<String, String>,
     ) -> Result<String> {
-        let layer = ImageLayer::new(tar_gz, FLUX_CONTENT_MEDIA_TYPE.to_string(), None);
-        let config = Config::new(b"{}".to_vec(), FLUX_CONFIG_MEDIA_TYPE.to_string(), None);
+        self.push_single_layer(
+            reference,
+            (tar_gz, FLUX_CONTENT_MEDIA_TYPE),
+            (b"{}".to_vec(), FLUX_CONFIG_MEDIA_TYPE),
+            annotations,
+        )
+        .await
+    }
+
+    /// Pushes a one-layer image with the given layer and config media types (Flux artifacts,
+    /// Helm charts), returning the manifest digest.
+    pub async fn push_single_layer(
+        &self,
+        reference: &Reference,
+        layer: (Vec<u8>, &str),
+        config: (Vec<u8>, &str),
+        annotations: BTreeMap<String, String>,
+    ) -> Result<String> {
+        let layer = ImageLayer::new(layer.0, layer.1.to_string(), None);
+        let config = Config::new(config.0, config.1.to_string(), None);
         let manifest =
             OciImageManifest::build(std::slice::from_ref(&layer), &config, Some(annotations));
         self.client
@@ -331,6 +349,59 @@ impl Registry {
             .map_err(oci_err("push", reference))?;
         Ok(digest)
     }
+}
+
+/// Helm chart config media type.
+pub const HELM_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
+
+/// Pulls chart `chart` from an OCI HelmRepository (`oci://host/path`): `version` is an exact
+/// tag or a semver range over the tags (`_` in tags read as `+`). Returns
+/// `(chart version, chart .tgz bytes)`.
+pub async fn pull_helm_chart(
+    repo_url: &str,
+    chart: &str,
+    version: &str,
+    options: &OciOptions,
+) -> Result<(String, Vec<u8>)> {
+    let base = parse_url(&format!("{}/{chart}", repo_url.trim_end_matches('/')))?;
+    let registry = Registry::new(options)?;
+    let tags = registry.list_tags(&base).await?;
+    let wanted = if version.is_empty() { "*" } else { version };
+    let tag = if tags
+        .iter()
+        .any(|t| t == wanted || t.replace('_', "+") == wanted)
+    {
+        tags.iter()
+            .find(|t| *t == wanted || t.replace('_', "+") == wanted)
+            .cloned()
+            .unwrap_or_default()
+    } else {
+        let constraint = crate::semver::Constraint::parse(wanted)?;
+        let mapped: Vec<(String, String)> = tags
+            .iter()
+            .map(|t| (t.replace('_', "+"), t.clone()))
+            .collect();
+        crate::semver::select_highest(
+            mapped.iter().map(|(v, t)| (v.as_str(), t.clone())),
+            &constraint,
+        )
+        .map(|(_, t)| t)
+        .ok_or_else(|| Error::NotFound(format!("no chart version found for {chart}-{wanted}")))?
+    };
+    let reference = with_tag(&base, &tag);
+    let digest = registry
+        .client
+        .fetch_manifest_digest(&reference, &registry.auth)
+        .await
+        .map_err(oci_err("resolve", &reference))?;
+    let manifest = registry.manifest(&base, &digest).await?;
+    let selector = LayerSelector {
+        media_type: Some(HELM_CHART_MEDIA_TYPE.into()),
+        operation: LayerOperation::Copy,
+    };
+    let layer = select_layer(&manifest, &selector)?;
+    let bytes = registry.blob(&base, layer).await?;
+    Ok((tag.replace('_', "+"), bytes))
 }
 
 /// Picks the layer: first with the requested media type, else the first layer.

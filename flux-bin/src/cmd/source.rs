@@ -97,9 +97,9 @@ pub enum SourcePull {
         #[command(flatten)]
         output: OutputArgs,
     },
-    /// A chart from an HTTP Helm repository.
+    /// A chart from a Helm repository (HTTP index or oci://).
     Helm {
-        /// Repository URL (the directory holding index.yaml).
+        /// Repository URL (the directory holding index.yaml, or oci://host/path).
         url: String,
         #[arg(long)]
         chart: String,
@@ -112,6 +112,8 @@ pub enum SourcePull {
         password: Option<String>,
         #[arg(long)]
         ca_file: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -421,8 +423,24 @@ fn source_pull(pull: SourcePull, out: &mut impl Write) -> anyhow::Result<ExitCod
             username,
             password,
             ca_file,
+            registry,
             output,
         } => {
+            if url.starts_with("oci://") {
+                let options = registry_options(&registry, &url)?;
+                let (version, bytes) = runtime()?.block_on(flux_source::oci::pull_helm_chart(
+                    &url, &chart, &version, &options,
+                ))?;
+                let mut artifact = storage.new_artifact(
+                    "HelmChart",
+                    "flux-system",
+                    "cli",
+                    &format!("{chart}-{version}.tgz"),
+                    &version,
+                );
+                storage.write_bytes(&mut artifact, &bytes)?;
+                return finish(&storage, &artifact, &output, out);
+            }
             let mut spec = flux_source::helm::HelmRepoSpec::new(url);
             if let Some(u) = username {
                 spec.auth.basic = Some((u, password.unwrap_or_default()));
@@ -470,5 +488,115 @@ fn source_pull(pull: SourcePull, out: &mut impl Write) -> anyhow::Result<ExitCod
             let outcome = flux_source::bucket::fetch(&spec, &storage, "flux-system", "cli", None)?;
             finish(&storage, outcome.artifact(), &output, out)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    #[test]
+    fn source_pull_git_writes_artifact_and_prints_revision_and_digest() {
+        if std::process::Command::new("git")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("NOTICE: skipping: git is not installed");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(&repo).expect("mkdir");
+        git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("app.yaml"), "kind: ConfigMap\n").expect("write");
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", "init"]);
+        let head = git(&repo, &["rev-parse", "HEAD"]);
+        let output = tmp.path().join("out.tar.gz");
+        let url = format!("file://{}", repo.display());
+        let cli = Cli::try_parse_from([
+            "flux-rs",
+            "source",
+            "pull",
+            "git",
+            url.as_str(),
+            "--branch",
+            "main",
+            "--output",
+            output.to_str().expect("utf-8 path"),
+        ])
+        .expect("parses");
+        let Command::Source(command) = cli.command else {
+            panic!("expected the source command")
+        };
+        let mut out = Vec::new();
+        run(command, &mut out).expect("runs");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(
+            text.contains(&format!("revision: main@sha1:{head}")),
+            "{text}"
+        );
+        let bytes = std::fs::read(&output).expect("artifact written");
+        let digest = flux_source::Digest::sha256(&bytes);
+        assert!(text.contains(&format!("digest: {digest}")), "{text}");
+    }
+
+    #[test]
+    fn missing_ref_fails_without_output() {
+        if std::process::Command::new("git")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(&repo).expect("mkdir");
+        git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("a"), "a").expect("write");
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", "init"]);
+        let output = tmp.path().join("out.tar.gz");
+        let url = format!("file://{}", repo.display());
+        let cli = Cli::try_parse_from([
+            "flux-rs",
+            "source",
+            "pull",
+            "git",
+            url.as_str(),
+            "--tag",
+            "v9",
+            "-o",
+            output.to_str().expect("utf-8 path"),
+        ])
+        .expect("parses");
+        let Command::Source(command) = cli.command else {
+            panic!("expected the source command")
+        };
+        let err = run(command, &mut Vec::new()).expect_err("missing tag");
+        assert_eq!(err.to_string(), "unable to resolve tag 'v9'");
+        assert!(!output.exists());
     }
 }

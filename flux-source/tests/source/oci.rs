@@ -316,3 +316,66 @@ async fn wrong_registry_is_an_error() {
     .unwrap_err();
     assert!(matches!(err, flux_source::Error::Oci { .. }), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_helm_repository_chart_pull() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = registry(tmp.path()) else {
+        return;
+    };
+    let host = format!("127.0.0.1:{}", server.port);
+    let options = OciOptions {
+        insecure: true,
+        ..OciOptions::default()
+    };
+    let reg = Registry::new(&options).unwrap();
+    let mut charts = BTreeMap::new();
+    for version in ["1.0.0", "1.1.0", "1.1.0+build.2", "2.0.0-rc.1"] {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(
+            src.path().join("Chart.yaml"),
+            format!("apiVersion: v2\nname: demo\nversion: {version}\n"),
+        )
+        .unwrap();
+        let packaged = flux_source::helm::chart::package(src.path(), None, None).unwrap();
+        let reference = Reference::with_tag(
+            host.clone(),
+            "charts/demo".into(),
+            version.replace('+', "_"),
+        );
+        reg.push_single_layer(
+            &reference,
+            (packaged.bytes.clone(), oci::HELM_CHART_MEDIA_TYPE),
+            (br#"{"name":"demo"}"#.to_vec(), oci::HELM_CONFIG_MEDIA_TYPE),
+            BTreeMap::new(),
+        )
+        .await
+        .unwrap();
+        charts.insert(version, packaged.bytes);
+    }
+    let url = format!("oci://{host}/charts");
+    let (version, bytes) = oci::pull_helm_chart(&url, "demo", "1.0.0", &options)
+        .await
+        .unwrap();
+    assert_eq!(version, "1.0.0");
+    assert_eq!(bytes, charts["1.0.0"]);
+    let (version, _) = oci::pull_helm_chart(&url, "demo", "~1", &options)
+        .await
+        .unwrap();
+    assert!(version.starts_with("1.1.0"), "{version}");
+    let (version, bytes) = oci::pull_helm_chart(&url, "demo", "1.1.0+build.2", &options)
+        .await
+        .unwrap();
+    assert_eq!(version, "1.1.0+build.2");
+    assert_eq!(bytes, charts["1.1.0+build.2"]);
+    let (version, _) = oci::pull_helm_chart(&url, "demo", ">=2.0.0-0", &options)
+        .await
+        .unwrap();
+    assert_eq!(version, "2.0.0-rc.1");
+    assert!(oci::pull_helm_chart(&url, "demo", ">3", &options)
+        .await
+        .is_err());
+    assert!(oci::pull_helm_chart(&url, "missing", "*", &options)
+        .await
+        .is_err());
+}
