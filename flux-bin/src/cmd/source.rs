@@ -370,6 +370,7 @@ fn source_pull(pull: SourcePull, out: &mut impl Write) -> anyhow::Result<ExitCod
                 auth,
                 ignore: ignore_paths,
                 shallow: true,
+                timeout: Some(std::time::Duration::from_secs(60)),
                 ..Default::default()
             };
             let outcome =

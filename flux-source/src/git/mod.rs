@@ -81,6 +81,37 @@ pub struct GitSpec {
     pub include: Vec<Include>,
     /// Shallow clone (depth 1) where the reference allows it. Flux always does.
     pub shallow: bool,
+    /// Bound on each Git network operation (`spec.timeout`, Flux default 60s).
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// Runs `op` on its own thread and gives up after `timeout`. gix's blocking transports have no
+/// deadline of their own; on timeout the worker is left to finish or fail on its own (its
+/// output goes to a temp dir that is discarded), and the caller gets an error right away.
+fn with_timeout<T: Send + 'static>(
+    timeout: Option<std::time::Duration>,
+    op: &'static str,
+    url: &str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let Some(timeout) = timeout else {
+        return work();
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(format!("git-{op}"))
+        .spawn(move || {
+            let _ = tx.send(work());
+        })
+        .map_err(Error::io("spawning git worker for", url.to_string()))?;
+    match rx.recv_timeout(timeout) {
+        Ok(result) => result,
+        Err(_) => Err(Error::Git {
+            op,
+            url: url.to_string(),
+            source: format!("timed out after {timeout:?}").into(),
+        }),
+    }
 }
 
 /// Reconciles one GitRepository `namespace/name` into `storage`. `current` is the stored
@@ -101,7 +132,10 @@ pub fn fetch(
             "recurseSubmodules is not supported yet",
         ));
     }
-    let remote_refs = client::ls_remote(&spec.url, &spec.auth)?;
+    let (url, auth) = (spec.url.clone(), spec.auth.clone());
+    let remote_refs = with_timeout(spec.timeout, "ls-remote", &spec.url, move || {
+        client::ls_remote(&url, &auth)
+    })?;
     let resolved = select::resolve(&spec.reference, &remote_refs)?;
     if let (Some(current), Some(revision)) = (current, resolved.revision()) {
         if content_unchanged && current.has_revision(&revision) && storage.exists(current) {
@@ -113,7 +147,18 @@ pub fn fetch(
         .tempdir()
         .map_err(Error::io("creating temp dir", std::env::temp_dir()))?;
     let checkout = work.path().join("checkout");
-    let commit = client::checkout(&spec.url, &spec.auth, &resolved, &checkout, spec.shallow)?;
+    let commit = {
+        let (url, auth, resolved, checkout, shallow) = (
+            spec.url.clone(),
+            spec.auth.clone(),
+            resolved.clone(),
+            checkout.clone(),
+            spec.shallow,
+        );
+        with_timeout(spec.timeout, "clone", &spec.url, move || {
+            client::checkout(&url, &auth, &resolved, &checkout, shallow)
+        })?
+    };
     let revision = resolved.revision_for(&commit);
     apply_includes(&checkout, &spec.include)?;
     let rules = Rules::load(&checkout, spec.ignore.as_deref())?;

@@ -267,6 +267,27 @@ fn server_down_is_an_error_without_artifact() {
 }
 
 #[test]
+fn unresponsive_server_times_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let _held: Vec<_> = listener.incoming().take(4).collect();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    });
+    let storage = Storage::new(tmp.path().join("storage"), "localhost").unwrap();
+    let mut s = spec(&format!("git://127.0.0.1:{port}/repo.git"), branch("main"));
+    s.timeout = Some(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let err = git::fetch(&s, &storage, "ns", "r", None, true).unwrap_err();
+    assert!(err.to_string().contains("ls-remote"), "{err}");
+    assert!(format!("{err:?}").contains("timed out"), "{err:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(!tmp.path().join("storage/gitrepository").exists());
+}
+
+#[test]
 fn file_url_and_includes() {
     let tmp = tempfile::tempdir().unwrap();
     if require("git", "file:// test").is_none() {
