@@ -209,6 +209,59 @@ generated: 2021-03-01T00:00:00Z
         assert!(index.extra.contains_key("generated"));
     }
 
+    /// Expected picks recorded with Helm 3 (`helm pull demo --repo <url> --version <c>`) against
+    /// an index holding exactly these versions.
+    #[test]
+    fn version_selection_matches_helm3() {
+        let versions = [
+            "0.9.0",
+            "1.0.0",
+            "1.0.1",
+            "1.1.0",
+            "1.2.0-rc.1",
+            "2.0.0",
+            "2.1.0-beta.2",
+            "v3.0.0",
+            "3.1.0+build.1",
+        ];
+        let mut yaml = String::from("apiVersion: v1\nentries:\n  demo:\n");
+        for v in versions {
+            yaml.push_str("    - name: demo\n      version: ");
+            yaml.push_str(v);
+            yaml.push('\n');
+        }
+        let index = IndexFile::parse(yaml.as_bytes(), "helm3-golden").unwrap();
+        let golden = [
+            ("", Some("3.1.0+build.1")),
+            ("*", Some("3.1.0+build.1")),
+            ("~1.0", Some("1.0.1")),
+            ("^1", Some("1.1.0")),
+            (">=1.1.0-0", Some("3.1.0+build.1")),
+            ("1.x", Some("1.1.0")),
+            ("<1.1", Some("1.0.1")),
+            (">2", Some("3.1.0+build.1")),
+            ("2.0.0", Some("2.0.0")),
+            ("1.2.0-rc.1", Some("1.2.0-rc.1")),
+            (">=1.0.0 <2.0.0", Some("1.1.0")),
+            ("~1 || ~2", Some("2.0.0")),
+            ("!=2.0.0", Some("3.1.0+build.1")),
+            ("1.0 - 1.1", Some("1.1.0")),
+            ("^0.9", Some("0.9.0")),
+            (">=3", Some("3.1.0+build.1")),
+            ("3.0.0", Some("v3.0.0")),
+            ("v3.0.0", Some("v3.0.0")),
+            ("3.1.0+build.1", Some("3.1.0+build.1")),
+            (">=2.1.0-0 <3", None),
+        ];
+        for (constraint, expected) in golden {
+            let got = index
+                .get("demo", constraint)
+                .ok()
+                .map(|v| v.version.as_str());
+            assert_eq!(got, expected, "constraint {constraint:?}");
+        }
+    }
+
     #[test]
     fn requires_api_version() {
         let err = IndexFile::parse(b"entries: {}\n", "x").unwrap_err();
