@@ -10,7 +10,8 @@ command -v lighttpd >/dev/null || need+=(lighttpd)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v docker-registry >/dev/null || need+=(docker-registry)
-command -v python3 >/dev/null || need+=(python3 python3-pip)
+command -v python3 >/dev/null || need+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update
     apt-get install -y --no-install-recommends "${need[@]}"
