@@ -36,6 +36,18 @@ pub struct Storage {
     advertised: String,
 }
 
+/// What [`Storage::check_stored`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredState {
+    Present,
+    Missing,
+    /// The digest no longer matched; the file was removed (`ArtifactVerificationFailed`).
+    Corrupt {
+        expected: String,
+        actual: String,
+    },
+}
+
 /// Holds a per-object lock until dropped.
 #[derive(Debug)]
 pub struct LockGuard {
@@ -223,6 +235,32 @@ impl Storage {
             });
         }
         Ok(())
+    }
+
+    /// Rewrites `artifact.url` for the current advertised address (done on every reconcile so
+    /// that a changed `--storage-adv-addr` fixes stored URLs).
+    pub fn refresh_url(&self, artifact: &mut Artifact) {
+        artifact.url = self.url_for(&artifact.path);
+    }
+
+    /// The storage step of a reconcile for a previously recorded artifact: `Present` when the
+    /// file exists with its digest; `Missing` when it disappeared; `Corrupt` when its bytes no
+    /// longer match (the file is then removed, as Flux does, so it gets rebuilt).
+    pub fn check_stored(&self, artifact: &Artifact) -> Result<StoredState> {
+        let path = self.local_path(artifact)?;
+        if !path.is_file() {
+            return Ok(StoredState::Missing);
+        }
+        match self.verify(artifact) {
+            Ok(()) => Ok(StoredState::Present),
+            Err(Error::DigestMismatch {
+                expected, actual, ..
+            }) => {
+                fs::remove_file(&path).map_err(Error::io("removing", &path))?;
+                Ok(StoredState::Corrupt { expected, actual })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Garbage-collects the artifact's directory: files other than `current` older than the TTL,
@@ -429,6 +467,24 @@ mod tests {
             .unwrap();
         assert!(!s.exists(&all[4]));
         assert!(s.exists(current));
+    }
+
+    #[test]
+    fn check_stored_detects_missing_and_corrupt_files() {
+        let (_d, s) = storage();
+        let mut a = s.new_artifact("Bucket", "ns", "n", "x.tar.gz", "r");
+        assert_eq!(s.check_stored(&a).unwrap(), StoredState::Missing);
+        s.write_bytes(&mut a, b"content").unwrap();
+        assert_eq!(s.check_stored(&a).unwrap(), StoredState::Present);
+        fs::write(s.local_path(&a).unwrap(), b"tampered").unwrap();
+        assert!(matches!(
+            s.check_stored(&a).unwrap(),
+            StoredState::Corrupt { .. }
+        ));
+        assert!(!s.exists(&a), "corrupt file removed");
+        let moved = Storage::new(s.root(), "http://new-host:9090").unwrap();
+        moved.refresh_url(&mut a);
+        assert_eq!(a.url, "http://new-host:9090/bucket/ns/n/x.tar.gz");
     }
 
     #[test]
