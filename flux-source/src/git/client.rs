@@ -270,12 +270,108 @@ pub fn checkout(
     resolved: &Resolved,
     dir: &Path,
     shallow: bool,
+    recurse_submodules: bool,
 ) -> Result<String> {
     crate::tls::ensure_provider();
     validate_url(url)?;
     let ssh = ssh_files(url, auth)?;
-    checkout_with(url, auth, resolved, dir, shallow, ssh.as_ref())
+    let depth = if recurse_submodules {
+        MAX_SUBMODULE_DEPTH
+    } else {
+        0
+    };
+    checkout_with(url, auth, resolved, dir, shallow, ssh.as_ref(), depth)
         .map_err(|e| enrich(e, ssh.as_ref()))
+}
+
+/// Nesting limit for `recurseSubmodules`.
+const MAX_SUBMODULE_DEPTH: usize = 8;
+
+/// Resolves a submodule URL from `.gitmodules` against the superproject URL (`./x`, `../x`).
+pub fn resolve_submodule_url(parent: &str, url: &str) -> String {
+    if !(url.starts_with("./") || url.starts_with("../")) {
+        return url.to_string();
+    }
+    let mut base = parent.trim_end_matches('/').to_string();
+    let mut rest = url;
+    loop {
+        if let Some(r) = rest.strip_prefix("./") {
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("../") {
+            rest = r;
+            if let Some(i) = base.rfind('/') {
+                base.truncate(i);
+            }
+        } else {
+            break;
+        }
+    }
+    format!("{base}/{rest}")
+}
+
+/// Checks out the submodules recorded in the superproject's index at their recorded commits
+/// (shallow, same credentials), recursing up to `depth` levels.
+fn checkout_submodules(
+    repo: &gix::Repository,
+    url: &str,
+    auth: &GitAuth,
+    dir: &Path,
+    depth: usize,
+) -> Result<()> {
+    let Some(modules) = repo
+        .submodules()
+        .map_err(git_err("read .gitmodules", url))?
+    else {
+        return Ok(());
+    };
+    let mut wanted = Vec::new();
+    for module in modules {
+        let path = module
+            .path()
+            .map_err(git_err("read .gitmodules", url))?
+            .to_string();
+        let sub_url = module
+            .url()
+            .map_err(git_err("read .gitmodules", url))?
+            .to_bstring()
+            .to_string();
+        let Some(commit) = module
+            .index_id()
+            .map_err(git_err("read submodule commit", url))?
+        else {
+            continue;
+        };
+        wanted.push((
+            path,
+            resolve_submodule_url(url, &sub_url),
+            commit.to_string(),
+        ));
+    }
+    for (path, sub_url, commit) in wanted {
+        let target = dir.join(crate::extract::safe_relative(&path)?);
+        if target.is_dir() {
+            std::fs::remove_dir_all(&target).map_err(Error::io("removing", &target))?;
+        }
+        let resolved = Resolved {
+            reference: None,
+            commit: Some(commit),
+            exact_commit: true,
+            keep_full_name: false,
+        };
+        validate_url(&sub_url)?;
+        let ssh = ssh_files(&sub_url, auth)?;
+        checkout_with(
+            &sub_url,
+            auth,
+            &resolved,
+            &target,
+            true,
+            ssh.as_ref(),
+            depth - 1,
+        )
+        .map_err(|e| enrich(e, ssh.as_ref()))?;
+    }
+    Ok(())
 }
 
 fn checkout_with(
@@ -285,6 +381,7 @@ fn checkout_with(
     dir: &Path,
     shallow: bool,
     ssh: Option<&SshFiles>,
+    submodule_depth: usize,
 ) -> Result<String> {
     std::fs::create_dir_all(dir).map_err(Error::io("creating", dir))?;
     let mut prepare = gix::prepare_clone(url, dir)
@@ -336,10 +433,34 @@ fn checkout_with(
         .main_worktree(gix::progress::Discard, &interrupt)
         .map_err(git_err("checkout", url))?;
     let head = repo.head_id().map_err(git_err("resolve HEAD", url))?;
+    if submodule_depth > 0 {
+        checkout_submodules(&repo, url, auth, dir, submodule_depth)?;
+    }
     Ok(head.to_string())
 }
 
 /// Where a clone of `url` would be stored under `base` (one directory per URL).
 pub fn cache_dir(base: &Path, url: &str) -> PathBuf {
     base.join(crate::artifact::Digest::sha256(url.as_bytes()).hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submodule_urls_resolve_like_git() {
+        assert_eq!(
+            resolve_submodule_url("https://h/org/app.git", "../lib.git"),
+            "https://h/org/lib.git"
+        );
+        assert_eq!(
+            resolve_submodule_url("https://h/org/app", "./sub"),
+            "https://h/org/app/sub"
+        );
+        assert_eq!(
+            resolve_submodule_url("https://h/org/app", "ssh://x/y"),
+            "ssh://x/y"
+        );
+    }
 }

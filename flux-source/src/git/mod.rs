@@ -125,13 +125,6 @@ pub fn fetch(
     current: Option<&Artifact>,
     content_unchanged: bool,
 ) -> Result<FetchOutcome> {
-    if spec.recurse_submodules {
-        return Err(Error::invalid(
-            "GitRepository",
-            name,
-            "recurseSubmodules is not supported yet",
-        ));
-    }
     let (url, auth) = (spec.url.clone(), spec.auth.clone());
     let remote_refs = with_timeout(spec.timeout, "ls-remote", &spec.url, move || {
         client::ls_remote(&url, &auth)
@@ -148,15 +141,16 @@ pub fn fetch(
         .map_err(Error::io("creating temp dir", std::env::temp_dir()))?;
     let checkout = work.path().join("checkout");
     let commit = {
-        let (url, auth, resolved, checkout, shallow) = (
+        let (url, auth, resolved, checkout, shallow, recurse) = (
             spec.url.clone(),
             spec.auth.clone(),
             resolved.clone(),
             checkout.clone(),
             spec.shallow,
+            spec.recurse_submodules,
         );
         with_timeout(spec.timeout, "clone", &spec.url, move || {
-            client::checkout(&url, &auth, &resolved, &checkout, shallow)
+            client::checkout(&url, &auth, &resolved, &checkout, shallow, recurse)
         })?
     };
     let revision = resolved.revision_for(&commit);

@@ -325,6 +325,79 @@ fn file_url_and_includes() {
 }
 
 #[test]
+fn recurse_submodules_checks_out_recorded_commits() {
+    let tmp = tempfile::tempdir().unwrap();
+    if require("git", "submodule test").is_none() {
+        return;
+    }
+    let (bare, _, _, _) = fixture_repo(tmp.path());
+    let lib_work = tmp.path().join("lib");
+    std::fs::create_dir_all(&lib_work).unwrap();
+    git(&lib_work, &["init", "-q", "-b", "main"]);
+    std::fs::write(lib_work.join("lib.yaml"), "lib: true\n").unwrap();
+    git(&lib_work, &["add", "-A"]);
+    git(&lib_work, &["commit", "-q", "-m", "lib"]);
+    let lib_bare = tmp.path().join("lib.git");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            lib_work.to_str().unwrap(),
+            lib_bare.to_str().unwrap(),
+        ],
+    );
+    let app = tmp.path().join("app");
+    git(
+        tmp.path(),
+        &["clone", "-q", bare.to_str().unwrap(), app.to_str().unwrap()],
+    );
+    let lib_url = format!("file://{}", lib_bare.display());
+    git(
+        &app,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            &lib_url,
+            "vendor/lib",
+        ],
+    );
+    git(&app, &["commit", "-q", "-m", "add submodule"]);
+    git(&app, &["push", "-q", "origin", "main"]);
+    let url = format!("file://{}", bare.display());
+    let storage = Storage::new(tmp.path().join("storage"), "localhost").unwrap();
+
+    let mut with = spec(&url, branch("main"));
+    with.recurse_submodules = true;
+    let outcome = git::fetch(&with, &storage, "ns", "sub", None, true).unwrap();
+    let names = tar_names(&storage.local_path(outcome.artifact()).unwrap());
+    assert!(
+        names.contains(&"vendor/lib/lib.yaml".to_string()),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains(".git/")), "{names:?}");
+
+    let without = git::fetch(
+        &spec(&url, branch("main")),
+        &storage,
+        "ns",
+        "nosub",
+        None,
+        true,
+    )
+    .unwrap();
+    let names = tar_names(&storage.local_path(without.artifact()).unwrap());
+    assert!(
+        !names.contains(&"vendor/lib/lib.yaml".to_string()),
+        "{names:?}"
+    );
+}
+
+#[test]
 fn smart_http_with_basic_auth() {
     let tmp = tempfile::tempdir().unwrap();
     if require("git-http-backend", "smart HTTP test").is_none() {
