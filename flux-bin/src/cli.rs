@@ -22,11 +22,24 @@ pub struct Cli {
 pub enum Command {
     /// Print the version of flux-rs.
     Version,
+    /// Render Flux objects offline (build cluster).
+    #[command(subcommand)]
+    Build(cmd::build::BuildCommand),
+    /// Substitute ${var} expressions in stdin from environment variables (Flux's grammar).
+    Envsubst(cmd::envsubst::EnvsubstArgs),
     /// Generate shell completions (bash, zsh, fish, powershell, elvish).
     Completion {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
+    /// Build kustomizations the way `kustomize build` does.
+    Kustomize {
+        #[command(subcommand)]
+        command: cmd::kustomize::KustomizeCommand,
+    },
+    /// Helm chart operations (render charts like `helm template`).
+    #[command(subcommand)]
+    Helm(cmd::helm::HelmCommand),
     /// `source pull …`, `push artifact`, `pull artifact`.
     #[command(flatten)]
     Source(cmd::source::Commands),
@@ -51,8 +64,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("flux-rs {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Build(command) => cmd::build::run(command),
+        Command::Envsubst(args) => {
+            cmd::envsubst::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completion { shell } => {
             cmd::completion::write(shell, &mut Cli::command(), &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kustomize { command } => {
+            cmd::kustomize::run(&command, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Helm(helm) => {
+            cmd::helm::run(&helm, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Source(command) => cmd::source::run(command, &mut std::io::stdout()),

@@ -1,4 +1,10 @@
 //! One module per command group.
 
+pub mod build;
+pub mod charts;
 pub mod completion;
+pub mod envsubst;
+pub mod helm;
+pub mod keys;
+pub mod kustomize;
 pub mod source;

@@ -1,0 +1,4 @@
+//! Go text/template: parser and executor.
+
+pub mod exec;
+pub mod parse;
