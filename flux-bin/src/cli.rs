@@ -48,6 +48,9 @@ pub enum Command {
     /// Notifications: receiver webhook paths, provider payload previews, event/receiver servers.
     #[command(subcommand)]
     Notify(cmd::notify::NotifyCommand),
+    /// `source pull …`, `push artifact`, `pull artifact`.
+    #[command(flatten)]
+    Source(cmd::source::Commands),
 }
 
 /// Parses the process arguments, runs the command and maps errors to exit codes.
@@ -91,5 +94,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cmd::notify::run(command, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Source(command) => cmd::source::run(command, &mut std::io::stdout()),
     }
 }

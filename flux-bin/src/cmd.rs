@@ -9,3 +9,4 @@ pub mod keys;
 pub mod kustomize;
 pub mod notify;
 pub mod sops;
+pub mod source;

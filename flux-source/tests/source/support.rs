@@ -1,0 +1,213 @@
+//! Helpers: finding binaries, free ports, child processes that die with the test, fixture repos.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Finds `name` on PATH or in the usual sbin/libexec places.
+pub fn find_binary(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(
+        [
+            "/usr/sbin",
+            "/sbin",
+            "/usr/lib/git-core",
+            "/usr/libexec/git-core",
+        ]
+        .map(PathBuf::from),
+    );
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// Returns the binary or prints why the test is skipped.
+pub fn require(name: &str, test: &str) -> Option<PathBuf> {
+    let found = find_binary(name);
+    if found.is_none() {
+        eprintln!("NOTICE: skipping {test}: `{name}` is not installed (CI installs it via .ci/setup.d/source.sh)");
+    }
+    found
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited early with {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not listen on 127.0.0.1:{port} within 30s");
+}
+
+/// A child process killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn spawn(cmd: &mut Command, port: u16, what: &str) -> Server {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+    wait_for_port(port, &mut child, what);
+    Server { child, port }
+}
+
+/// Runs git with fixed identity and dates so commit ids are reproducible.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Flux Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Flux Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("running git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A bare repository `<root>/repo.git` with:
+/// - `main`: commit 1 (app.yaml, logo.png, .sourceignore ignoring `*.tmp`, notes.tmp),
+///   commit 2 (adds deploy/prod.yaml), tagged `v1.0.0` (lightweight, commit 1),
+///   `v1.1.0` (annotated, commit 2), `v2.0.0-rc.1` (commit 2);
+/// - `feature/x`: one more commit on top of main.
+///
+/// Returns (bare repo path, commit1, commit2, feature commit).
+pub fn fixture_repo(root: &Path) -> (PathBuf, String, String, String) {
+    let work = root.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        work.join("app.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
+    )
+    .unwrap();
+    std::fs::write(work.join("logo.png"), [0x89, b'P', b'N', b'G']).unwrap();
+    std::fs::write(work.join(".sourceignore"), "*.tmp\n").unwrap();
+    std::fs::write(work.join("notes.tmp"), "scratch\n").unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "first"]);
+    let c1 = git(&work, &["rev-parse", "HEAD"]);
+    git(&work, &["tag", "v1.0.0"]);
+    std::fs::create_dir_all(work.join("deploy")).unwrap();
+    std::fs::write(work.join("deploy/prod.yaml"), "replicas: 3\n").unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "second"]);
+    let c2 = git(&work, &["rev-parse", "HEAD"]);
+    git(&work, &["tag", "-a", "v1.1.0", "-m", "release 1.1.0"]);
+    git(&work, &["tag", "v2.0.0-rc.1"]);
+    git(&work, &["checkout", "-q", "-b", "feature/x"]);
+    std::fs::write(work.join("feature.yaml"), "feature: true\n").unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "feature"]);
+    let c3 = git(&work, &["rev-parse", "HEAD"]);
+    git(&work, &["checkout", "-q", "main"]);
+    let bare = root.join("repo.git");
+    git(
+        root,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    git(&bare, &["config", "http.receivepack", "false"]);
+    (bare, c1, c2, c3)
+}
+
+/// Lists the entry names of a tar.gz file.
+pub fn tar_names(path: &Path) -> Vec<String> {
+    let file = std::fs::File::open(path).unwrap();
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    ar.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// lighttpd serving `docroot` statically and, when `git_root` is given, git-http-backend
+/// under `/git`; `/private` and `/git` need basic auth user:pass from `users`.
+pub fn lighttpd(
+    dir: &Path,
+    docroot: &Path,
+    git_root: Option<&Path>,
+    user: (&str, &str),
+) -> Option<Server> {
+    let bin = require("lighttpd", "lighttpd-backed test")?;
+    let port = free_port();
+    let users = dir.join("lighttpd-users");
+    std::fs::write(&users, format!("{}:{}\n", user.0, user.1)).unwrap();
+    let mut conf = format!(
+        r#"server.document-root = "{docroot}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{dir}/lighttpd-error.log"
+server.pid-file = "{dir}/lighttpd.pid"
+server.modules = ("mod_access", "mod_alias", "mod_auth", "mod_authn_file", "mod_cgi", "mod_setenv")
+mimetype.assign = (".yaml" => "application/x-yaml", ".tgz" => "application/gzip", "" => "application/octet-stream")
+auth.backend = "plain"
+auth.backend.plain.userfile = "{users}"
+auth.require = ("/private" => ("method" => "basic", "realm" => "flux", "require" => "valid-user"),
+                "/git" => ("method" => "basic", "realm" => "flux", "require" => "valid-user"))
+"#,
+        docroot = docroot.display(),
+        dir = dir.display(),
+        users = users.display(),
+    );
+    if let Some(git_root) = git_root {
+        let backend = find_binary("git-http-backend").expect("git-http-backend");
+        conf.push_str(&format!(
+            r#"alias.url = ("/git" => "{backend}")
+$HTTP["url"] =~ "^/git" {{
+  cgi.assign = ("" => "")
+  setenv.add-environment = ("GIT_PROJECT_ROOT" => "{root}", "GIT_HTTP_EXPORT_ALL" => "1")
+}}
+"#,
+            backend = backend.display(),
+            root = git_root.display(),
+        ));
+    }
+    let conf_path = dir.join("lighttpd.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    Some(spawn(
+        Command::new(bin).arg("-D").arg("-f").arg(&conf_path),
+        port,
+        "lighttpd",
+    ))
+}
