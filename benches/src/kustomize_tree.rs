@@ -63,7 +63,7 @@ data:
   LOG_LEVEL: info
   APP_ID: \"{i}\"
 ",
-        expose = i % 2 == 0
+        expose = i.is_multiple_of(2)
     )
 }
 

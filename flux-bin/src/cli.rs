@@ -25,6 +25,8 @@ pub enum Command {
     /// Render Flux objects offline (build cluster).
     #[command(subcommand)]
     Build(cmd::build::BuildCommand),
+    /// Print the install manifests (CRDs, RBAC, controllers, NetworkPolicies) with --export.
+    Install(cmd::install::InstallArgs),
     /// Substitute ${var} expressions in stdin from environment variables (Flux's grammar).
     Envsubst(cmd::envsubst::EnvsubstArgs),
     /// Generate shell completions (bash, zsh, fish, powershell, elvish).
@@ -73,6 +75,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build(command) => cmd::build::run(command),
+        Command::Install(args) => {
+            cmd::install::run(&args, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Envsubst(args) => {
             cmd::envsubst::run(&args)?;
             Ok(ExitCode::SUCCESS)

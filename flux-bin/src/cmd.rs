@@ -5,6 +5,7 @@ pub mod charts;
 pub mod completion;
 pub mod envsubst;
 pub mod helm;
+pub mod install;
 pub mod keys;
 pub mod kustomize;
 pub mod notify;

@@ -5,5 +5,6 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod install;
 pub mod render;
 pub mod runtime;

@@ -689,7 +689,21 @@ impl Renderer<'_> {
             .charts
             .render(&chart_dir, &release, namespace, &values)
             .map_err(|e| Fail(format!("chart {chart}: {e}")))?;
-        for object in &objects {
+        // helm-controller's built-in post-renderer labels every release object.
+        let mut objects = objects;
+        for object in &mut objects {
+            set_metadata(
+                object,
+                "labels",
+                "helm.toolkit.fluxcd.io/name",
+                &pending.name,
+            );
+            set_metadata(
+                object,
+                "labels",
+                "helm.toolkit.fluxcd.io/namespace",
+                &pending.namespace,
+            );
             self.index.insert(object_key(object), object.clone());
         }
         Ok(objects)
