@@ -8,8 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use crate::gzip::GzipWriter;
 
 use crate::artifact::{Digest, HashingWriter};
 use crate::error::{Error, Result};
@@ -36,7 +35,7 @@ pub fn pack(dir: &Path, filter: Option<&Rules>, out: impl Write) -> Result<Packe
         return Err(Error::InvalidDir(dir.to_path_buf()));
     }
     let hashing = HashingWriter::new(out);
-    let gz = GzEncoder::new(hashing, Compression::default());
+    let gz = GzipWriter::new(hashing);
     let mut tar = TarWriter {
         out: io::BufWriter::with_capacity(256 * 1024, gz),
         entries: 0,
@@ -399,5 +398,5 @@ mod tests {
         assert_eq!(packed.digest.to_string(), GOLDEN);
     }
 
-    const GOLDEN: &str = "sha256:ba4cc6c42e5751415b8fd533b5eb41269fb71d1ae16637786437b326e32a30cc";
+    const GOLDEN: &str = "sha256:3646b0eceafc79373474ba94c4877ebc394019ac8ac83b539b283248fb808521";
 }

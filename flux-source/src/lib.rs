@@ -21,6 +21,7 @@ pub mod bucket;
 pub mod error;
 pub mod extract;
 pub mod git;
+pub mod gzip;
 pub mod helm;
 pub mod ignore;
 pub mod oci;

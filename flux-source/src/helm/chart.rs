@@ -8,8 +8,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use crate::gzip::GzipWriter;
 use serde_yaml::{Mapping, Value};
 
 use crate::error::{Error, Result};
@@ -145,7 +144,7 @@ pub fn package(
         Err(_) => Vec::new(),
     };
     let rules = Rules::from_patterns(helmignore);
-    let gz = GzEncoder::new(Vec::new(), Compression::default());
+    let gz = GzipWriter::new(Vec::new());
     let mut tar = tar::Builder::new(gz);
     let mut files = Vec::new();
     collect_files(chart_dir, chart_dir, &rules, &mut files)?;

@@ -48,7 +48,7 @@ fn git_daemon(root: &Path) -> Option<Server> {
 /// The fixture's commits have fixed dates, so its commit ids and artifact digest are the same
 /// on every machine: this golden guards the whole pipeline (clone, ignore rules, tar, gzip).
 const GOLDEN_MAIN_DIGEST: &str =
-    "sha256:0ef190ab548a264e178041d2c345f96ee18c916a13227207b390339f73b84337";
+    "sha256:b68c393fb76530a792abec4c4695afc8693e653cd390d4ab70459118e51aa801";
 
 #[test]
 fn git_daemon_refs_revisions_and_unchanged() {
