@@ -8,8 +8,9 @@ use crate::cmd;
 
 /// flux-rs: the Flux GitOps toolkit in Rust.
 ///
-/// Renders, diffs and operates Flux repositories and clusters. Every command that needs no
-/// cluster works offline.
+/// Renders whole Flux repositories offline (build cluster), and builds kustomizations, renders
+/// Helm charts, decrypts and encrypts SOPS files, fetches sources and previews notifications
+/// the way Flux's controllers do.
 #[derive(Debug, Parser)]
 #[command(name = "flux-rs", version, propagate_version = true)]
 pub struct Cli {
