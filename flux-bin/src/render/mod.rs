@@ -434,12 +434,18 @@ impl Renderer<'_> {
 
     fn render_kustomization(&mut self, pending: Pending) {
         let started = Instant::now();
+        let result = self.build_kustomization(&pending);
+        if let Ok(objects) = &result {
+            self.discover(objects, &pending.namespace);
+        }
+        self.record(pending, result, started);
+    }
+
+    /// Adds the finished unit to the report.
+    fn record(&mut self, pending: Pending, result: Result<Vec<Value>, Stop>, started: Instant) {
         let path = Self::display_path(&pending);
-        let outcome = match self.build_kustomization(&pending) {
-            Ok(objects) => {
-                self.discover(&objects, &pending.namespace);
-                Outcome::Rendered(objects)
-            }
+        let outcome = match result {
+            Ok(objects) => Outcome::Rendered(objects),
             Err(Skip(reason)) => Outcome::Skipped(reason),
             Err(Fail(message)) => Outcome::Failed(message),
         };
@@ -623,20 +629,8 @@ impl Renderer<'_> {
 
     fn render_release(&mut self, pending: Pending) {
         let started = Instant::now();
-        let path = Self::display_path(&pending);
-        let outcome = match self.build_release(&pending) {
-            Ok(objects) => Outcome::Rendered(objects),
-            Err(Skip(reason)) => Outcome::Skipped(reason),
-            Err(Fail(message)) => Outcome::Failed(message),
-        };
-        self.units.push(Unit {
-            kind: pending.kind,
-            namespace: pending.namespace,
-            name: pending.name,
-            path,
-            outcome,
-            elapsed: started.elapsed(),
-        });
+        let result = self.build_release(&pending);
+        self.record(pending, result, started);
     }
 
     fn build_release(&mut self, pending: &Pending) -> Result<Vec<Value>, Stop> {
