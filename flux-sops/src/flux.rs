@@ -78,7 +78,7 @@ fn decryption_disabled(resource: &serde_json::Value) -> bool {
         .and_then(|m| m.get("annotations"))
         .and_then(|a| a.get(DECRYPT_ANNOTATION))
         .and_then(|v| v.as_str())
-        == Some("disabled")
+        .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
 }
 
 /// Sorts every mapping by key, as Go's map marshalling does.

@@ -503,7 +503,7 @@ impl Renderer<'_> {
             let mut object = resource.into_value();
             let object_id = object_id(&object);
             let mut decrypted = false;
-            if decryption && !decrypt_disabled(&object) {
+            if decryption {
                 decrypted = self
                     .decrypt
                     .decrypt(&mut object)
@@ -797,15 +797,6 @@ fn substitution_disabled(object: &Value) -> bool {
         metadata_entries(object, "labels"),
         metadata_entries(object, "annotations"),
     )
-}
-
-/// `kustomize.toolkit.fluxcd.io/decrypt: disabled` (any case) turns decryption off.
-fn decrypt_disabled(object: &Value) -> bool {
-    metadata_entries(object, "annotations")
-        .iter()
-        .any(|(k, v)| {
-            *k == "kustomize.toolkit.fluxcd.io/decrypt" && v.eq_ignore_ascii_case("disabled")
-        })
 }
 
 fn set_metadata(object: &mut Value, field: &str, key: &str, value: &str) {
