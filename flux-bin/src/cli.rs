@@ -54,6 +54,26 @@ pub enum Command {
     /// `source pull …`, `push artifact`, `pull artifact`.
     #[command(flatten)]
     Source(cmd::source::Commands),
+    /// Print the status of Flux objects in a cluster (sources, kustomizations, helmreleases, ...).
+    Get(cmd::get::GetArgs),
+    /// Ask the controllers to reconcile an object now and wait for the result.
+    Reconcile(cmd::reconcile::ReconcileArgs),
+    /// Suspend the reconciliation of Flux objects.
+    Suspend(cmd::reconcile::SuspendArgs),
+    /// Resume suspended Flux objects and wait for them to become Ready.
+    Resume(cmd::reconcile::SuspendArgs),
+    /// Check the cluster: prerequisites, Flux CRDs, controllers.
+    Check(cmd::check::CheckArgs),
+    /// Create or update Flux objects from flags (print them with --export).
+    Create(cmd::create::CreateArgs),
+    /// Print Flux objects of a cluster as clean YAML.
+    Export(cmd::create::ExportArgs),
+    /// Show the Kubernetes Events of Flux objects.
+    Events(cmd::events::EventsArgs),
+    /// Show the Flux controllers' logs.
+    Logs(cmd::logs::LogsArgs),
+    /// Show the objects a Kustomization manages, as a tree.
+    Tree(cmd::tree::TreeArgs),
 }
 
 /// Parses the process arguments, runs the command and maps errors to exit codes.
@@ -102,5 +122,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Source(command) => cmd::source::run(command, &mut std::io::stdout()),
+        Command::Get(args) => cmd::get::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Reconcile(args) => cmd::reconcile::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Suspend(args) => cmd::reconcile::suspend(&args).map(|()| ExitCode::SUCCESS),
+        Command::Resume(args) => cmd::reconcile::resume(&args).map(|()| ExitCode::SUCCESS),
+        Command::Check(args) => cmd::check::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Create(args) => cmd::create::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Export(args) => cmd::create::export(&args).map(|()| ExitCode::SUCCESS),
+        Command::Events(args) => cmd::events::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Logs(args) => cmd::logs::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Tree(args) => cmd::tree::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }
