@@ -74,6 +74,8 @@ pub enum Command {
     Logs(cmd::logs::LogsArgs),
     /// Show the objects a Kustomization manages, as a tree.
     Tree(cmd::tree::TreeArgs),
+    /// Commit flux-system/ to a Git repository and install Flux syncing from it.
+    Bootstrap(cmd::bootstrap::BootstrapArgs),
 }
 
 /// Parses the process arguments, runs the command and maps errors to exit codes.
@@ -132,5 +134,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(args) => cmd::events::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Logs(args) => cmd::logs::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Tree(args) => cmd::tree::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bootstrap(args) => cmd::bootstrap::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }

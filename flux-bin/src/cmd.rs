@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod bootstrap;
 pub mod build;
 pub mod charts;
 pub mod check;

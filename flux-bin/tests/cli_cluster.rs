@@ -904,3 +904,123 @@ async fn events_logs_and_tree() {
     assert_ne!(code, 0);
     assert!(err.contains("Kustomization \"ghost\" not found"), "{err}");
 }
+
+/// The content of `path` at the tip of `branch` in a repository, read with gix.
+fn file_at(repo: &std::path::Path, branch: &str, path: &str) -> (String, String) {
+    let repo = gix::open(repo).unwrap();
+    let mut reference = repo
+        .find_reference(&format!("refs/heads/{branch}"))
+        .unwrap();
+    let commit = reference.peel_to_commit().unwrap();
+    let tree = commit.tree().unwrap();
+    let entry = tree.lookup_entry_by_path(path).unwrap().unwrap();
+    let data = entry.object().unwrap().data.clone();
+    (commit.id.to_string(), String::from_utf8(data).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_git_commits_and_installs() {
+    let env = TestEnv::start().await.unwrap();
+    env.set_workloads_ready(true);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    env.write_kubeconfig(&kubeconfig).unwrap();
+    let fx = Fixture {
+        env: Arc::new(env),
+        _dir: dir,
+        kubeconfig,
+    };
+    let repo_dir = tempfile::tempdir().unwrap();
+    let bare = repo_dir.path().join("fleet.git");
+    gix::init_bare(&bare).unwrap();
+    let url = format!("file://{}", bare.display());
+
+    let controller = fake_controller(Arc::clone(&fx.env), "True");
+    let args = [
+        "bootstrap",
+        "git",
+        "--url",
+        url.as_str(),
+        "--branch",
+        "main",
+        "--path",
+        "./clusters/staging/",
+    ];
+    let (code, _, err) = fx.flux(&args).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("✔ committed component manifests to \"main\""),
+        "{err}"
+    );
+    assert!(err.contains("✔ installed components"), "{err}");
+    assert!(
+        err.ends_with("✔ Kustomization reconciled successfully\n"),
+        "{err}"
+    );
+
+    let (commit, sync) = file_at(&bare, "main", "clusters/staging/flux-system/gotk-sync.yaml");
+    assert!(sync.contains(&format!("url: {url}")), "{sync}");
+    assert!(sync.contains("path: ./clusters/staging\n"), "{sync}");
+    let (_, kustomization) = file_at(
+        &bare,
+        "main",
+        "clusters/staging/flux-system/kustomization.yaml",
+    );
+    assert!(
+        kustomization.contains("- gotk-components.yaml\n- gotk-sync.yaml\n"),
+        "{kustomization}"
+    );
+    let (_, components) = file_at(
+        &bare,
+        "main",
+        "clusters/staging/flux-system/gotk-components.yaml",
+    );
+    assert!(
+        components.contains("kind: CustomResourceDefinition"),
+        "first lines: {}",
+        &components[..200]
+    );
+
+    // The cluster got the sync objects pointing at the repository.
+    let git = fx
+        .object(
+            "source.toolkit.fluxcd.io",
+            "v1",
+            "GitRepository",
+            "gitrepositories",
+            "flux-system",
+            "flux-system",
+        )
+        .await;
+    assert_eq!(git["spec"]["url"], url.as_str());
+    assert_eq!(git["spec"]["ref"]["branch"], "main");
+
+    // Again: no new commit.
+    let (code, _, err) = fx.flux(&args).await;
+    controller.abort();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("component manifests are up to date"), "{err}");
+    assert_eq!(
+        file_at(&bare, "main", "clusters/staging/flux-system/gotk-sync.yaml").0,
+        commit
+    );
+
+    // Network URLs are refused before anything is written or applied.
+    let (code, _, err) = fx
+        .flux(&[
+            "bootstrap",
+            "git",
+            "--url",
+            "https://github.com/x/y",
+            "--path",
+            "clusters/prod",
+        ])
+        .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("only local repositories"), "{err}");
+    let (code, _, err) = fx
+        .flux(&["bootstrap", "git", "--url", url.as_str(), "--path", "../x"])
+        .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("--path \"../x\""), "{err}");
+}
