@@ -341,12 +341,25 @@ async fn get_bad_input() {
     assert_ne!(code, 0);
     assert!(err.contains("expected <condition>=<status>"), "{err}");
 
+    // A server error is not an empty result.
+    fx.env.fail_next(1, 500);
+    let (code, _, err) = fx.flux(&["get", "all"]).await;
+    assert_ne!(code, 0, "{err}");
+    assert!(err.starts_with("✗ GitRepository: "), "{err}");
+
     // A server without the CRDs: the message says what is missing.
     let bare = TestEnv::start().await.unwrap();
     bare.write_kubeconfig(&fx.kubeconfig).unwrap();
     let (code, _, err) = fx.flux(&["get", "ks"]).await;
     assert_ne!(code, 0);
-    assert!(err.contains("Kustomization"), "{err}");
+    assert!(
+        err.contains("Kustomization: the kustomizations CRD is not installed"),
+        "{err}"
+    );
+    // `get all` skips missing CRDs (nothing to show) but not other failures.
+    let (code, out, err) = fx.flux(&["get", "all"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.is_empty(), "{out}");
 
     // No server at all.
     drop(bare);

@@ -601,18 +601,29 @@ fn poll_interval() -> Duration {
         .unwrap_or(Duration::from_secs(2))
 }
 
+/// The kind's CRD is not served by the cluster (a 404 on the resource path).
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: the {plural} CRD is not installed ({message}); run `flux-rs install` first")]
+pub struct MissingCrd {
+    /// The kind.
+    pub kind: String,
+    /// Its plural resource name.
+    pub plural: String,
+    /// The API's message.
+    pub message: String,
+}
+
 /// Turns kube errors into messages that say which kind failed and, for a missing CRD, why.
 pub fn api_error(err: kube::Error, kind: &FluxKind) -> anyhow::Error {
     match &err {
         kube::Error::Api(status)
-            if status.code == 404 && status.message.contains("could not find") =>
+            if status.code == 404 && status.reason == "NotFound" && status.details.is_none() =>
         {
-            anyhow!(
-                "{}: the {} CRD is not installed ({}); run `flux-rs install` first",
-                kind.kind,
-                kind.plural,
-                status.message
-            )
+            anyhow::Error::new(MissingCrd {
+                kind: kind.kind.to_string(),
+                plural: kind.plural.to_string(),
+                message: status.message.clone(),
+            })
         }
         kube::Error::Api(status) => anyhow!("{}: {}", kind.kind, status.message),
         _ => anyhow!("{}: {err}", kind.kind),
@@ -750,6 +761,50 @@ mod tests {
             ],
         );
         assert_eq!(table, "NAME   \tREADY\npodinfo\tTrue\na      \tFalse\n");
+    }
+
+    #[test]
+    fn the_cluster_commands_are_consistent() {
+        // Each cluster command on its own (with the root's propagated --version): clap's
+        // debug checks of names, globals, conflicts and defaults.
+        use clap::{Args, Command};
+        let cmd = Command::new("flux-rs")
+            .version("0")
+            .propagate_version(true)
+            .subcommand(super::super::get::GetArgs::augment_args(Command::new(
+                "get",
+            )))
+            .subcommand(super::super::reconcile::ReconcileArgs::augment_args(
+                Command::new("reconcile"),
+            ))
+            .subcommand(super::super::reconcile::SuspendArgs::augment_args(
+                Command::new("suspend"),
+            ))
+            .subcommand(super::super::check::CheckArgs::augment_args(Command::new(
+                "check",
+            )))
+            .subcommand(super::super::create::CreateArgs::augment_args(
+                Command::new("create"),
+            ))
+            .subcommand(super::super::create::ExportArgs::augment_args(
+                Command::new("export"),
+            ))
+            .subcommand(super::super::events::EventsArgs::augment_args(
+                Command::new("events"),
+            ))
+            .subcommand(super::super::logs::LogsArgs::augment_args(Command::new(
+                "logs",
+            )))
+            .subcommand(super::super::tree::TreeArgs::augment_args(Command::new(
+                "tree",
+            )))
+            .subcommand(super::super::install::InstallArgs::augment_args(
+                Command::new("install"),
+            ))
+            .subcommand(super::super::bootstrap::BootstrapArgs::augment_args(
+                Command::new("bootstrap"),
+            ));
+        cmd.debug_assert();
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::cluster::{
     block_on, is_suspended, kind_named, name_of, namespace_of, ready_and_message, render_table,
-    revision, Cluster, ClusterArgs, FluxKind, Log, KINDS,
+    revision, Cluster, ClusterArgs, FluxKind, Log, MissingCrd, KINDS,
 };
 
 /// Arguments of `flux-rs get`.
@@ -123,7 +123,7 @@ pub fn run(args: &GetArgs) -> anyhow::Result<()> {
                 None => match cluster.list(kind, namespace).await {
                     Ok(objects) => objects,
                     // `get all` skips kinds whose CRD is not installed, as flux does.
-                    Err(_) if all => continue,
+                    Err(err) if all && err.downcast_ref::<MissingCrd>().is_some() => continue,
                     Err(err) => return Err(err),
                 },
             };
