@@ -310,6 +310,31 @@ async fn get_prints_flux_tables() {
         "tables are separated by a blank line: {out}"
     );
 
+    // --watch prints the table, then the rows that change, until --timeout.
+    let env = Arc::clone(&fx.env);
+    let changer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        env.patch_status(
+            "kustomize.toolkit.fluxcd.io/v1",
+            "Kustomization",
+            Some("flux-system"),
+            "apps",
+            json!({"conditions": ready("True", "Applied revision: main@sha1:def")}),
+        )
+        .unwrap();
+    });
+    let (code, out, err) = fx.flux(&["get", "ks", "--watch", "--timeout", "2s"]).await;
+    changer.await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{out}");
+    assert_eq!(lines.len(), 4, "header, two rows, one changed row: {out}");
+    assert!(
+        lines[3].starts_with("apps")
+            && lines[3].ends_with("\tTrue \tApplied revision: main@sha1:def"),
+        "{out}"
+    );
+
     // Nothing of a kind: a notice, exit 0, no table.
     let (code, out, err) = fx.flux(&["get", "hr"]).await;
     assert_eq!(code, 0, "{err}");

@@ -36,6 +36,9 @@ pub struct GetArgs {
     /// Skip the header row.
     #[arg(long, global = true)]
     pub no_header: bool,
+    /// After listing, keep printing rows that change (until --timeout or Ctrl-C).
+    #[arg(short = 'w', long, global = true)]
+    pub watch: bool,
     /// What to list.
     #[command(subcommand)]
     pub what: GetWhat,
@@ -114,6 +117,12 @@ pub fn run(args: &GetArgs) -> anyhow::Result<()> {
         GetWhat::All => (KINDS.to_vec(), None, true),
     };
     let namespace = (!args.all_namespaces).then_some(args.cluster.namespace.as_str());
+    if args.watch {
+        if all {
+            bail!("--watch needs one kind, not `all`");
+        }
+        return watch(args, &kinds[0], name, namespace, selector.as_ref());
+    }
     let tables = block_on(async {
         let cluster = Cluster::connect(&args.cluster).await?;
         let mut tables = Vec::new();
@@ -167,6 +176,64 @@ pub fn run(args: &GetArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--watch`: the table once, then every row whose content changes, polled at the wait
+/// interval until `--timeout` ends the watch (exit 0).
+fn watch(
+    args: &GetArgs,
+    kind: &FluxKind,
+    name: Option<&str>,
+    namespace: Option<&str>,
+    selector: Option<&StatusSelector>,
+) -> anyhow::Result<()> {
+    block_on(async {
+        let cluster = Cluster::connect(&args.cluster).await?;
+        let started = std::time::Instant::now();
+        let mut seen: std::collections::BTreeMap<(String, String), String> =
+            std::collections::BTreeMap::new();
+        let mut first = true;
+        loop {
+            let objects = match name {
+                Some(name) => vec![cluster.get(kind, &args.cluster.namespace, name).await?],
+                None => cluster.list(kind, namespace).await?,
+            };
+            let objects: Vec<&Value> = objects
+                .iter()
+                .filter(|o| selector.is_none_or(|s| s.matches(o)))
+                .collect();
+            let text = table(kind, &objects, args.all_namespaces, false);
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or_default().to_string();
+            let mut out = std::io::stdout().lock();
+            if first && !args.no_header {
+                writeln!(out, "{header}")?;
+            }
+            first = false;
+            for (object, line) in objects.iter().zip(lines) {
+                let key = (
+                    namespace_of(object).to_string(),
+                    name_of(object).to_string(),
+                );
+                // Compare the cells, not the padding (widths change with other rows).
+                let cells: String = line
+                    .split('\t')
+                    .map(str::trim_end)
+                    .collect::<Vec<_>>()
+                    .join("\t");
+                if seen.get(&key) != Some(&cells) {
+                    writeln!(out, "{line}")?;
+                    seen.insert(key, cells);
+                }
+            }
+            out.flush()?;
+            drop(out);
+            if started.elapsed() >= cluster.timeout {
+                return Ok(());
+            }
+            tokio::time::sleep(cluster.poll_interval).await;
+        }
+    })
 }
 
 fn kinds(names: &[&str]) -> Vec<FluxKind> {
