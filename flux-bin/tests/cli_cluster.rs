@@ -226,6 +226,7 @@ fn fake_controller(env: Arc<TestEnv>, outcome: &'static str) -> tokio::task::Joi
                             "lastHandledReconcileAt": token,
                             "observedGeneration": object["metadata"]["generation"],
                             "lastAppliedRevision": revision,
+                            "lastAttemptedRevision": "6.0.0",
                             "artifact": {"revision": revision, "path": "x", "url": "http://x", "digest": "sha256:0", "lastUpdateTime": "2026-01-01T00:00:00Z"},
                             "conditions": ready(outcome, &message),
                         }),
@@ -1061,4 +1062,75 @@ async fn bootstrap_git_commits_and_installs() {
         .await;
     assert_ne!(code, 0);
     assert!(err.contains("--path \"../x\""), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_helmrelease_force_and_reset() {
+    let fx = fixture().await;
+    fx.create(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: apps\nspec:\n  interval: 5m\n  chart:\n    spec:\n      chart: podinfo\n      sourceRef:\n        kind: HelmRepository\n        name: podinfo\n        namespace: flux-system\n",
+    );
+    let controller = fake_controller(Arc::clone(&fx.env), "True");
+    let (code, _, err) = fx
+        .flux(&[
+            "reconcile",
+            "hr",
+            "podinfo",
+            "-n",
+            "apps",
+            "--force",
+            "--reset",
+        ])
+        .await;
+    controller.abort();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.starts_with("► annotating HelmRelease podinfo in apps namespace\n"),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("✔ HelmRelease reconciliation completed\n✔ applied revision 6.0.0\n"),
+        "{err}"
+    );
+    let hr = fx
+        .object(
+            "helm.toolkit.fluxcd.io",
+            "v2",
+            "HelmRelease",
+            "helmreleases",
+            "apps",
+            "podinfo",
+        )
+        .await;
+    let annotations = &hr["metadata"]["annotations"];
+    let token = annotations["reconcile.fluxcd.io/requestedAt"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        annotations["reconcile.fluxcd.io/forceAt"].as_str(),
+        Some(token)
+    );
+    assert_eq!(
+        annotations["reconcile.fluxcd.io/resetAt"].as_str(),
+        Some(token)
+    );
+
+    // --with-source needs the generated HelmChart; without it the error names it.
+    let (code, _, err) = fx
+        .flux(&[
+            "reconcile",
+            "hr",
+            "podinfo",
+            "-n",
+            "apps",
+            "--with-source",
+            "--timeout",
+            "2s",
+        ])
+        .await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("HelmChart \"apps-podinfo\" not found in flux-system namespace"),
+        "{err}"
+    );
 }
