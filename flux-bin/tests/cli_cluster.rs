@@ -312,9 +312,19 @@ async fn get_prints_flux_tables() {
     );
 
     // --watch prints the table, then the rows that change, until --timeout.
+    // The change is made only after the watch's first LIST, so it cannot land in the table.
+    let lists = |env: &TestEnv| {
+        env.requests()
+            .iter()
+            .filter(|r| r.starts_with("GET /apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations"))
+            .count()
+    };
+    let before = lists(&fx.env);
     let env = Arc::clone(&fx.env);
     let changer = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        while lists(&env) == before {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         env.patch_status(
             "kustomize.toolkit.fluxcd.io/v1",
             "Kustomization",
@@ -324,7 +334,7 @@ async fn get_prints_flux_tables() {
         )
         .unwrap();
     });
-    let (code, out, err) = fx.flux(&["get", "ks", "--watch", "--timeout", "2s"]).await;
+    let (code, out, err) = fx.flux(&["get", "ks", "--watch", "--timeout", "3s"]).await;
     changer.await.unwrap();
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
