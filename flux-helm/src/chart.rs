@@ -16,6 +16,18 @@ pub struct Dependency {
     pub alias: Option<String>,
     pub condition: Option<String>,
     pub tags: Vec<String>,
+    /// `import-values`: which child values the parent imports.
+    pub import_values: Vec<ImportValue>,
+}
+
+/// One `import-values` entry of a dependency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportValue {
+    /// The string form `- name`: the child's `exports.<name>` table, merged at the parent's
+    /// top level.
+    Exports(String),
+    /// The map form `- child: a.b` / `parent: c.d` (`.` for the top level).
+    ChildParent { child: String, parent: String },
 }
 
 /// A loaded chart.
@@ -234,8 +246,28 @@ fn parse_deps(v: Option<Value>) -> Vec<Dependency> {
                 Some(Value::List(t)) => t.iter().map(Value::go_string).collect(),
                 _ => Vec::new(),
             },
+            import_values: match d.get("import-values") {
+                Some(Value::List(items)) => items.iter().filter_map(import_value).collect(),
+                _ => Vec::new(),
+            },
         })
         .collect()
+}
+
+/// Helm keeps string entries and `child`/`parent` maps (each side printed with Go's `%v`, so
+/// a missing side reads `<nil>`); other entries are ignored.
+fn import_value(item: &Value) -> Option<ImportValue> {
+    match item {
+        Value::Str(s) => Some(ImportValue::Exports(s.to_string())),
+        Value::Map(_) => {
+            let side = |k: &str| item.get(k).unwrap_or(Value::Nil).go_string();
+            Some(ImportValue::ChildParent {
+                child: side("child"),
+                parent: side("parent"),
+            })
+        }
+        _ => None,
+    }
 }
 
 /// Builds a chart from its files (paths relative to the chart root).
@@ -273,7 +305,12 @@ pub fn from_files(files: Vec<(String, Vec<u8>)>, origin: &str) -> Result<Chart> 
             }
             "values.schema.json" => schema = Some(text()),
             "requirements.yaml" => requirements = crate::yaml::parse(&text()).ok(),
-            n if n.starts_with("templates/") => templates.push((name.clone(), text())),
+            n if n.starts_with("templates/") => {
+                // Take the bytes over when they are UTF-8 (nearly always) instead of copying.
+                let text = String::from_utf8(data)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                templates.push((name.clone(), text));
+            }
             n if n.starts_with("charts/") => {
                 let rest = &n["charts/".len()..];
                 match rest.split_once('/') {

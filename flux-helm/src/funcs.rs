@@ -1137,7 +1137,12 @@ pub fn call(exec: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             arity(name, a, 1)?;
             return Err(FuncError::Warn(s_arg(a, 0)?.to_string()));
         }
-        "lookup" => Value::new_map(),
+        "lookup" => match exec.ctx.lookup.clone() {
+            None => Value::new_map(),
+            Some(cluster) => cluster
+                .lookup(&s_arg(a, 0)?, &s_arg(a, 1)?, &s_arg(a, 2)?, &s_arg(a, 3)?)
+                .map_err(FuncError::Msg)?,
+        },
         "toYaml" | "mustToYaml" | "toYamlPretty" => Value::string(crate::yaml::to_yaml(a.first().unwrap_or(&Value::Nil))),
         "fromYaml" => {
             let s = s_arg(a, 0)?;
@@ -1868,6 +1873,7 @@ mod tests {
         let t = crate::template::exec::Templates::default();
         let ctx = crate::template::exec::Context {
             rng: std::cell::Cell::new(1),
+            lookup: None,
         };
         let mut exec = Exec::new(&t, &ctx);
         for name in NAMES {

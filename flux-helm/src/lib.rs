@@ -37,5 +37,7 @@ pub mod yaml;
 
 pub use chart::{load, load_archive, package, Chart};
 pub use error::{Error, Result};
-pub use render::{render, render_release, template, RenderOptions, Rendered};
+pub use render::{
+    render, render_in, render_release, template, Lookup, ReleaseEnv, RenderOptions, Rendered,
+};
 pub use value::Value;

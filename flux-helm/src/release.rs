@@ -147,19 +147,29 @@ pub fn encode(release: &Release) -> Result<String> {
 
 /// `decodeRelease`: base64, then gunzip when the gzip magic is present, then JSON.
 pub fn decode(data: &str) -> Result<Release> {
+    serde_json::from_slice(&decode_bytes(data)?)
+        .map_err(|e| Error::Release(format!("parsing release JSON: {e}")))
+}
+
+/// The stored release JSON as it is, including fields [`Release`] does not model.
+pub fn decode_json(data: &str) -> Result<serde_json::Value> {
+    serde_json::from_slice(&decode_bytes(data)?)
+        .map_err(|e| Error::Release(format!("parsing release JSON: {e}")))
+}
+
+fn decode_bytes(data: &str) -> Result<Vec<u8>> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data.trim())
         .map_err(|e| Error::Release(format!("decoding release: {e}")))?;
-    let json = if bytes.len() > 3 && bytes[..3] == [0x1f, 0x8b, 0x08] {
+    if bytes.len() > 3 && bytes[..3] == [0x1f, 0x8b, 0x08] {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(bytes.as_slice())
             .read_to_end(&mut out)
             .map_err(|e| Error::Release(format!("decompressing release: {e}")))?;
-        out
+        Ok(out)
     } else {
-        bytes
-    };
-    serde_json::from_slice(&json).map_err(|e| Error::Release(format!("parsing release JSON: {e}")))
+        Ok(bytes)
+    }
 }
 
 /// The Kubernetes Secret (as JSON) that stores `release` in `namespace`.
@@ -170,6 +180,16 @@ pub fn to_secret(release: &Release) -> Result<serde_json::Value> {
     labels.insert("owner", "helm".to_string());
     labels.insert("status", release.status().to_string());
     labels.insert("version", release.version.to_string());
+    // Helm 4 labels the time the Secret was written; ours is the revision's deploy time, so
+    // encoding stays a pure function of the release.
+    if let Some(seconds) = release
+        .info
+        .as_ref()
+        .and_then(|i| i.last_deployed.as_deref())
+        .and_then(unix_seconds)
+    {
+        labels.insert("modifiedAt", seconds.to_string());
+    }
     Ok(serde_json::json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -184,6 +204,57 @@ pub fn to_secret(release: &Release) -> Result<serde_json::Value> {
     }))
 }
 
+/// Seconds since the Unix epoch of an RFC 3339 timestamp (`2026-01-02T03:04:05.6Z`,
+/// `...+01:00`), or `None` when it is not one.
+pub fn unix_seconds(timestamp: &str) -> Option<i64> {
+    let b = timestamp.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let digits = timestamp.get(from..from + len)?;
+        if digits.bytes().all(|c| c.is_ascii_digit()) {
+            digits.parse().ok()
+        } else {
+            None
+        }
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    let mut rest = &timestamp[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6
+            && matches!(rest.as_bytes()[0], b'+' | b'-')
+            && rest.as_bytes()[3] == b':' =>
+        {
+            let minutes = rest[1..3].parse::<i64>().ok()? * 60 + rest[4..6].parse::<i64>().ok()?;
+            if rest.starts_with('-') {
+                -minutes * 60
+            } else {
+                minutes * 60
+            }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
 /// Reads a release from a Secret as the API returns it (`data.release` base64-encoded).
 pub fn from_secret(secret: &serde_json::Value) -> Result<Release> {
     let data = secret
@@ -196,7 +267,15 @@ pub fn from_secret(secret: &serde_json::Value) -> Result<Release> {
     decode(&String::from_utf8_lossy(&inner))
 }
 
-/// Builds the release record for a rendered chart.
+/// Go's zero `time.Time`, which Helm 4 writes for file modification times it does not know.
+/// The chart loader does not keep modification times, so every `modtime` is this.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// `apply_method` of a release applied with server-side apply, Helm 4's default.
+pub const APPLY_SERVER_SIDE: &str = "ssa";
+
+/// Builds the release record for a rendered chart (`apply_method` is server-side apply, as
+/// Helm 4 installs by default; set it to `"csa"` for client-side apply).
 #[allow(clippy::too_many_arguments)]
 pub fn new_release(
     name: &str,
@@ -217,6 +296,7 @@ pub fn new_release(
             serde_json::json!({
                 "name": n,
                 "data": base64::engine::general_purpose::STANDARD.encode(d.as_bytes()),
+                "modtime": ZERO_TIME,
             })
         })
         .collect();
@@ -228,6 +308,7 @@ pub fn new_release(
             serde_json::json!({
                 "name": n,
                 "data": base64::engine::general_purpose::STANDARD.encode(d.as_slice()),
+                "modtime": ZERO_TIME,
             })
         })
         .collect();
@@ -237,10 +318,14 @@ pub fn new_release(
         "templates": templates,
         "values": crate::json::to_serde(&chart.values),
         "schema": chart.schema.as_ref().map(|s| base64::engine::general_purpose::STANDARD.encode(s.as_bytes())),
-        "files": files,
+        "schemamodtime": ZERO_TIME,
+        // Go's nil slice.
+        "files": if files.is_empty() { serde_json::Value::Null } else { serde_json::Value::Array(files) },
+        "modtime": ZERO_TIME,
     });
+    // `config` is `omitempty` in Helm: no user values, no key.
     let config = match crate::json::to_serde(config) {
-        serde_json::Value::Object(m) => Some(m),
+        serde_json::Value::Object(m) if !m.is_empty() => Some(m),
         _ => None,
     };
     Release {
@@ -274,7 +359,7 @@ pub fn new_release(
             .collect(),
         version,
         namespace: namespace.to_string(),
-        apply_method: String::new(),
+        apply_method: APPLY_SERVER_SIDE.to_string(),
     }
 }
 
@@ -451,6 +536,19 @@ impl ReleaseStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_seconds_of_rfc3339() {
+        assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), Some(0));
+        // The modifiedAt label Helm 4 wrote at 2026-11-23T06:43:48Z.
+        assert_eq!(
+            unix_seconds("2026-11-23T06:43:48.328141226Z"),
+            Some(1_795_416_228)
+        );
+        assert_eq!(unix_seconds("2000-03-01T01:00:00+01:00"), Some(951_868_800));
+        assert_eq!(unix_seconds("not a time"), None);
+        assert_eq!(unix_seconds("2026-13-01T00:00:00Z"), None);
+    }
 
     fn release(version: i64, status: &str) -> Release {
         Release {

@@ -7,7 +7,9 @@ use std::rc::Rc;
 use crate::chart::Chart;
 use crate::error::{Error, Result};
 use crate::funcs::FuncError;
-use crate::template::exec::{Context, Exec, ExecError, Templates, WARN_END, WARN_START};
+use crate::template::exec::{
+    Context, Exec, ExecError, Templates, TplTemplate, WARN_END, WARN_START,
+};
 use crate::template::parse;
 use crate::value::{KubeVersion, Value};
 
@@ -287,7 +289,7 @@ pub fn render(mut chart: Chart, user: &Value, opts: &RenderOptions) -> Result<St
     if !opts.skip_schema_validation {
         crate::schema::validate_chart(&chart, &values, opts.helm3)?;
     }
-    let files = render_files(&chart, &values, opts)?;
+    let files = render_files(&chart, &values, opts, &ReleaseEnv::default())?;
     Ok(assemble(&chart, files, opts)?.template_output())
 }
 
@@ -448,15 +450,17 @@ fn render_files(
     chart: &Chart,
     values: &Value,
     opts: &RenderOptions,
+    release: &ReleaseEnv,
 ) -> Result<BTreeMap<String, String>> {
-    let mut release = BTreeMap::new();
-    release.insert("Name".to_string(), Value::str(&opts.release_name));
-    release.insert("Namespace".to_string(), Value::str(&opts.namespace));
-    release.insert("IsUpgrade".to_string(), Value::Bool(opts.is_upgrade));
-    release.insert("IsInstall".to_string(), Value::Bool(!opts.is_upgrade));
-    release.insert("Revision".to_string(), Value::Int(1));
-    release.insert("Service".to_string(), Value::str("Helm"));
-    let release = Value::from_map(release);
+    let revision = release.revision;
+    let mut release_object = BTreeMap::new();
+    release_object.insert("Name".to_string(), Value::str(&opts.release_name));
+    release_object.insert("Namespace".to_string(), Value::str(&opts.namespace));
+    release_object.insert("IsUpgrade".to_string(), Value::Bool(opts.is_upgrade));
+    release_object.insert("IsInstall".to_string(), Value::Bool(!opts.is_upgrade));
+    release_object.insert("Revision".to_string(), Value::Int(revision));
+    release_object.insert("Service".to_string(), Value::str("Helm"));
+    let release_object = Value::from_map(release_object);
     let caps = capabilities(opts);
     let mut renderables = BTreeMap::new();
     collect_templates(
@@ -464,21 +468,23 @@ fn render_files(
         values,
         &chart.name,
         true,
-        &release,
+        &release_object,
         &caps,
         &mut renderables,
     );
     let mut names: Vec<String> = renderables.keys().cloned().collect();
     sort_templates(&mut names);
     let mut templates = Templates::default();
+    let interner = parse::Interner::default();
     for name in &names {
         let r = &renderables[name];
-        let parsed = parse::parse(name, &r.source)
+        let parsed = parse::parse_with(name, &r.source, &interner)
             .map_err(|e| Error::Render(parse_error_message(name, &e)))?;
         templates.add(parsed);
     }
     let ctx = Context {
         rng: std::cell::Cell::new(opts.seed.max(1)),
+        lookup: release.lookup.clone(),
     };
     let mut exec = Exec::new(&templates, &ctx);
     let mut rendered = BTreeMap::new();
@@ -608,17 +614,28 @@ pub fn helm4_error(e: &ExecError) -> String {
 
 /// The `tpl` function.
 pub fn tpl(exec: &mut Exec<'_>, text: &str, dot: &Value) -> Result<String, FuncError> {
-    let parsed = parse::parse("gotpl", text).map_err(|e| {
-        FuncError::Msg(format!(
-            "cannot parse template {}: {e}",
-            crate::funcs::go_quote(text)
-        ))
-    })?;
-    let mut layer = std::collections::HashMap::new();
-    for (name, tree) in parsed.defines {
-        layer.insert(name, Rc::new(tree));
-    }
-    exec.overlay.push(layer);
+    let parsed = match exec.tpl_cache.get(text) {
+        Some(parsed) => parsed.clone(),
+        None => {
+            let parsed = parse::parse_with("gotpl", text, &exec.names).map_err(|e| {
+                FuncError::Msg(format!(
+                    "cannot parse template {}: {e}",
+                    crate::funcs::go_quote(text)
+                ))
+            })?;
+            let parsed = Rc::new(TplTemplate {
+                main: parsed.main,
+                defines: parsed
+                    .defines
+                    .into_iter()
+                    .map(|(name, tree)| (name, Rc::new(tree)))
+                    .collect(),
+            });
+            exec.tpl_cache.insert(text.to_string(), parsed.clone());
+            parsed
+        }
+    };
+    exec.overlay.push(parsed.defines.clone());
     let mut out = String::new();
     let result = exec.execute_tree(&parsed.main, dot, &mut out);
     exec.overlay.pop();
@@ -751,15 +768,18 @@ fn parse_head(doc: &str, path: &str) -> Result<Head> {
     })
 }
 
-fn crd_objects(chart: &Chart, full_path: &str, out: &mut Vec<(String, String)>) {
+/// Writes the `crds/` files of the chart and its subcharts, as `--include-crds` prints them.
+fn write_crds(chart: &Chart, full_path: &str, out: &mut String) {
+    use std::fmt::Write as _;
     for (name, data) in chart.crd_files() {
-        out.push((
-            format!("{full_path}/{name}"),
-            String::from_utf8_lossy(&data).into_owned(),
-        ));
+        let _ = write!(
+            out,
+            "---\n# Source: {full_path}/{name}\n{}\n",
+            String::from_utf8_lossy(&data)
+        );
     }
     for sub in &chart.subcharts {
-        crd_objects(sub, &format!("{full_path}/charts/{}", sub.name), out);
+        write_crds(sub, &format!("{full_path}/charts/{}", sub.name), out);
     }
 }
 
@@ -799,8 +819,51 @@ impl Rendered {
     }
 }
 
-/// Renders a loaded chart for a release (manifest, hooks and notes separately).
-pub fn render_release(mut chart: Chart, user: &Value, opts: &RenderOptions) -> Result<Rendered> {
+/// Renders a loaded chart for a release (manifest, hooks and notes separately), as revision 1
+/// of an offline render.
+pub fn render_release(chart: Chart, user: &Value, opts: &RenderOptions) -> Result<Rendered> {
+    render_in(chart, user, opts, &ReleaseEnv::default())
+}
+
+/// Answers Helm's `lookup apiVersion kind namespace name` from a live cluster: the object as a
+/// map, for an empty `name` a list object with `items`, and an empty map when nothing is found
+/// (as Helm does). An `Err` fails the render with that message.
+pub trait Lookup {
+    fn lookup(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> std::result::Result<Value, String>;
+}
+
+/// What a release render knows beyond `helm template`.
+#[derive(Clone)]
+pub struct ReleaseEnv {
+    /// `.Release.Revision` (set `RenderOptions::is_upgrade` for upgrades).
+    pub revision: i64,
+    /// The cluster behind `lookup`; `None` renders offline, where `lookup` returns an empty map.
+    pub lookup: Option<Rc<dyn Lookup>>,
+}
+
+impl Default for ReleaseEnv {
+    fn default() -> Self {
+        ReleaseEnv {
+            revision: 1,
+            lookup: None,
+        }
+    }
+}
+
+/// Renders a loaded chart for one revision of a release, with `lookup` answered by
+/// `release.lookup`.
+pub fn render_in(
+    mut chart: Chart,
+    user: &Value,
+    opts: &RenderOptions,
+    release: &ReleaseEnv,
+) -> Result<Rendered> {
     if chart.is_library() {
         return Err(Error::Render("library charts are not installable".into()));
     }
@@ -809,7 +872,7 @@ pub fn render_release(mut chart: Chart, user: &Value, opts: &RenderOptions) -> R
     if !opts.skip_schema_validation {
         crate::schema::validate_chart(&chart, &values, opts.helm3)?;
     }
-    let files = render_files(&chart, &values, opts)?;
+    let files = render_files(&chart, &values, opts, release)?;
     assemble(&chart, files, opts)
 }
 
@@ -888,14 +951,14 @@ fn assemble(
     hooks.sort_by(|(a, _), (b, _)| kind_order(&a.kind, &b.kind, opts.helm3));
     let mut b = String::new();
     if opts.include_crds {
-        let mut crds = Vec::new();
-        crd_objects(chart, &chart.name, &mut crds);
-        for (name, data) in crds {
-            b.push_str(&format!("---\n# Source: {name}\n{data}\n"));
-        }
+        write_crds(chart, &chart.name, &mut b);
     }
     for m in &manifests {
-        b.push_str(&format!("---\n# Source: {}\n{}\n", m.path, m.content));
+        b.push_str("---\n# Source: ");
+        b.push_str(&m.path);
+        b.push('\n');
+        b.push_str(&m.content);
+        b.push('\n');
     }
     Ok(Rendered {
         manifest: b,
@@ -912,6 +975,97 @@ mod tests {
     fn splits_like_helm() {
         let docs = split_manifests("\n---\na: 1\n---  \nb: 2\n\n---\n\n");
         assert_eq!(docs, vec!["a: 1\n".to_string(), "b: 2\n\n".to_string()]);
+    }
+
+    struct FakeCluster;
+
+    impl Lookup for FakeCluster {
+        fn lookup(
+            &self,
+            api_version: &str,
+            kind: &str,
+            namespace: &str,
+            name: &str,
+        ) -> std::result::Result<Value, String> {
+            match (api_version, kind, namespace, name) {
+                ("v1", "Secret", "ns1", "existing") => {
+                    crate::yaml::parse("data:\n  password: c2VjcmV0\n")
+                }
+                ("v1", "Secret", "ns1", "broken") => Err("the server is unavailable".into()),
+                _ => Ok(Value::new_map()),
+            }
+        }
+    }
+
+    fn lookup_chart() -> Chart {
+        let file = |name: &str, text: &str| (name.to_string(), text.as_bytes().to_vec());
+        crate::chart::from_files(
+            vec![
+                file("Chart.yaml", "apiVersion: v2\nname: c\nversion: 0.1.0\n"),
+                file(
+                    "templates/cm.yaml",
+                    "kind: ConfigMap\ndata:\n  found: {{ dig \"data\" \"password\" \"none\" (lookup \"v1\" \"Secret\" .Release.Namespace \"existing\") | quote }}\n  missing: {{ lookup \"v1\" \"Secret\" \"ns1\" \"other\" | len | quote }}\n  revision: {{ .Release.Revision | quote }}\n",
+                ),
+            ],
+            "c",
+        )
+        .expect("chart")
+    }
+
+    #[test]
+    fn lookup_goes_through_the_cluster_seam() {
+        let opts = RenderOptions {
+            namespace: "ns1".into(),
+            ..RenderOptions::default()
+        };
+        let offline = render_release(lookup_chart(), &Value::new_map(), &opts).expect("offline");
+        assert!(
+            offline.manifest.contains("found: \"none\""),
+            "{}",
+            offline.manifest
+        );
+        assert!(offline.manifest.contains("revision: \"1\""));
+        let env = ReleaseEnv {
+            revision: 4,
+            lookup: Some(Rc::new(FakeCluster)),
+        };
+        let live = render_in(lookup_chart(), &Value::new_map(), &opts, &env).expect("live");
+        assert!(
+            live.manifest.contains("found: \"c2VjcmV0\""),
+            "{}",
+            live.manifest
+        );
+        assert!(live.manifest.contains("missing: \"0\""));
+        assert!(live.manifest.contains("revision: \"4\""));
+    }
+
+    #[test]
+    fn lookup_errors_fail_the_render() {
+        let chart = crate::chart::from_files(
+            vec![
+                (
+                    "Chart.yaml".into(),
+                    b"apiVersion: v2\nname: c\nversion: 0.1.0\n".to_vec(),
+                ),
+                (
+                    "templates/cm.yaml".into(),
+                    b"{{ lookup \"v1\" \"Secret\" \"ns1\" \"broken\" }}".to_vec(),
+                ),
+            ],
+            "c",
+        )
+        .expect("chart");
+        let env = ReleaseEnv {
+            revision: 1,
+            lookup: Some(Rc::new(FakeCluster)),
+        };
+        let err = render_in(chart, &Value::new_map(), &RenderOptions::default(), &env)
+            .expect_err("lookup error");
+        assert!(
+            err.to_string()
+                .contains("error calling lookup: the server is unavailable"),
+            "{err}"
+        );
     }
 
     #[test]

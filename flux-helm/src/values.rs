@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::chart::Chart;
+use crate::chart::{Chart, ImportValue};
 use crate::error::{Error, Result};
 use crate::value::{Map, Value};
 
@@ -282,6 +282,10 @@ fn enable(chart: &mut Chart, user: &Value, path: &str, legacy: bool) -> Result<(
     Ok(())
 }
 
+/// `processImportValues` with Helm 4's merge semantics: the chart's values become its
+/// defaults merged with its subcharts' (nulls kept), and each enabled dependency's
+/// `import-values` tables are copied into the parent. The parent's own values win over imported
+/// ones, and earlier imports win over later ones.
 fn import_values(chart: &mut Chart, legacy: bool) {
     for sub in &mut chart.subcharts {
         import_values(sub, legacy);
@@ -289,7 +293,54 @@ fn import_values(chart: &mut Chart, legacy: bool) {
     if chart.dependencies.is_empty() {
         return;
     }
-    chart.values = merge_values(chart, &Value::new_map(), legacy).deep_copy();
+    let merged = merge_values(chart, &Value::new_map(), legacy);
+    let imported = Value::new_map();
+    for dep in &chart.dependencies {
+        let name = dep.alias.as_deref().unwrap_or(&dep.name);
+        // Disabled dependencies were removed from the chart, and Helm drops their entries.
+        if !chart.subcharts.iter().any(|s| s.name == name) {
+            continue;
+        }
+        for import in &dep.import_values {
+            // A missing or non-table child is skipped (Helm only logs a warning).
+            let source = match import {
+                ImportValue::Exports(export) => table(&merged, &format!("{name}.exports.{export}")),
+                ImportValue::ChildParent { child, parent } => {
+                    table(&merged, &format!("{name}.{child}")).map(|t| nest_under(parent, t))
+                }
+            };
+            if let Some(source) = source {
+                coalesce_tables(&imported, &source, true, legacy);
+            }
+        }
+    }
+    let values = merged.deep_copy();
+    coalesce_tables(&values, &imported, true, legacy);
+    chart.values = values;
+}
+
+/// `Values.Table`: the map at a dotted path, when every step is a map.
+fn table(values: &Value, path: &str) -> Option<Value> {
+    let mut cur = values.clone();
+    for part in path.split('.') {
+        cur = match cur.get(part) {
+            Some(v @ Value::Map(_)) => v,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// `pathToMap`: `{a: {b: data}}` for `a.b`; `.` is the top level itself.
+fn nest_under(path: &str, data: Value) -> Value {
+    if path == "." {
+        return data;
+    }
+    path.split('.').rev().fold(data, |inner, key| {
+        let mut m = BTreeMap::new();
+        m.insert(key.to_string(), inner);
+        Value::from_map(m)
+    })
 }
 
 /// Parses one `--set` argument (`a.b=c,d[0]=e`) into `base`, Helm's strvals rules.

@@ -132,9 +132,12 @@ impl Templates {
 }
 
 /// Settings visible to functions.
+#[derive(Default)]
 pub struct Context {
     /// State of the pseudo-random generator behind `randAlphaNum` and friends.
     pub rng: std::cell::Cell<u64>,
+    /// The cluster behind `lookup`; `None` renders offline (`lookup` returns an empty map).
+    pub lookup: Option<Rc<dyn crate::render::Lookup>>,
 }
 
 /// The executor: one per render.
@@ -144,9 +147,20 @@ pub struct Exec<'a> {
     pub overlay: Vec<HashMap<String, Rc<Tree>>>,
     pub ctx: &'a Context,
     include_depth: HashMap<String, usize>,
+    /// `tpl` texts already parsed: charts call `tpl` on the same strings for every object.
+    pub tpl_cache: HashMap<String, Rc<TplTemplate>>,
+    /// Names shared by the trees `tpl` parses.
+    pub names: super::parse::Interner,
     /// Nesting of template executions, bounded so runaway recursion errors instead of
     /// exhausting the stack.
     depth: usize,
+}
+
+/// A parsed `tpl` text: its body and the templates it defines.
+#[derive(Debug)]
+pub struct TplTemplate {
+    pub main: Tree,
+    pub defines: HashMap<String, Rc<Tree>>,
 }
 
 /// One template invocation's variables and position.
@@ -172,6 +186,8 @@ impl<'a> Exec<'a> {
             overlay: Vec::new(),
             ctx,
             include_depth: HashMap::new(),
+            tpl_cache: HashMap::new(),
+            names: super::parse::Interner::default(),
             depth: 0,
         }
     }
@@ -282,7 +298,7 @@ impl<'a> Exec<'a> {
         out: &mut String,
     ) -> R<Flow> {
         match node {
-            Node::Text(t) => out.push_str(t),
+            Node::Text(t) => out.push_str(frame.tree.source.get(t.clone()).unwrap_or_default()),
             Node::Action(pipe) => {
                 let v = self.eval_pipe(frame, dot, pipe)?;
                 if pipe.decl.is_empty() {
@@ -748,6 +764,7 @@ mod tests {
         t.add(parse("t", src).expect("parse"));
         let ctx = Context {
             rng: std::cell::Cell::new(1),
+            lookup: None,
         };
         let mut e = Exec::new(&t, &ctx);
         e.execute("t", &dot)

@@ -45,7 +45,10 @@ impl Tree {
     /// Whether the body is empty (only whitespace text), as Go's `IsEmptyTree`.
     pub fn is_empty(&self) -> bool {
         self.root.iter().all(|n| match n {
-            Node::Text(t) => t.trim().is_empty(),
+            Node::Text(t) => self
+                .source
+                .get(t.clone())
+                .is_none_or(|t| t.trim().is_empty()),
             _ => false,
         })
     }
@@ -53,7 +56,8 @@ impl Tree {
 
 #[derive(Debug, Clone)]
 pub enum Node {
-    Text(Rc<str>),
+    /// Literal text: a byte range of the tree's `source` (no copy per text node).
+    Text(std::ops::Range<usize>),
     Action(Pipe),
     If(Branch),
     Range(Branch),
@@ -114,13 +118,13 @@ pub enum Arg {
 pub struct Fields(Option<Rc<str>>);
 
 impl Fields {
-    fn from_parts(parts: &[Rc<str>]) -> Fields {
-        if parts.is_empty() {
-            Fields(None)
-        } else {
-            Fields(Some(Rc::from(
-                parts.iter().map(|p| &**p).collect::<Vec<_>>().join("."),
-            )))
+    fn from_parts(parts: &[Rc<str>], names: &Interner) -> Fields {
+        match parts {
+            [] => Fields(None),
+            [one] => Fields(Some(one.clone())),
+            _ => Fields(Some(
+                names.get(&parts.iter().map(|p| &**p).collect::<Vec<_>>().join(".")),
+            )),
         }
     }
 
@@ -251,7 +255,7 @@ struct Token {
 }
 
 enum Item {
-    Text(Rc<str>),
+    Text(std::ops::Range<usize>),
     Action { pos: usize, toks: Vec<Token> },
 }
 
@@ -259,9 +263,55 @@ fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// Shares one allocation per distinct identifier, field chain and literal across the templates
+/// of a render: charts repeat the same names thousands of times, and building and freeing each
+/// copy dominated parse time.
+#[derive(Debug, Default)]
+pub struct Interner(
+    std::cell::RefCell<
+        std::collections::HashSet<Rc<str>, std::hash::BuildHasherDefault<NameHasher>>,
+    >,
+);
+
+impl Interner {
+    pub fn get(&self, text: &str) -> Rc<str> {
+        if let Some(found) = self.0.borrow().get(text) {
+            return found.clone();
+        }
+        let shared: Rc<str> = Rc::from(text);
+        self.0.borrow_mut().insert(shared.clone());
+        shared
+    }
+}
+
+/// A fast hash for short template names (the multiply-rotate scheme of rustc's FxHash); the
+/// keys are chart text, and a slow path on a crafted collision only costs time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NameHasher(u64);
+
+impl std::hash::Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(SEED);
+        }
+    }
+}
+
 struct Lexer<'a> {
     src: &'a str,
     name: &'a str,
+    names: &'a Interner,
 }
 
 impl Lexer<'_> {
@@ -271,6 +321,12 @@ impl Lexer<'_> {
             line: 1 + self.src[..pos.min(self.src.len())].matches('\n').count(),
             message: message.into(),
         }
+    }
+
+    /// The byte range of `part`, a subslice of the source.
+    fn range_of(&self, part: &str) -> std::ops::Range<usize> {
+        let start = part.as_ptr() as usize - self.src.as_ptr() as usize;
+        start..start + part.len()
     }
 
     fn items(&self) -> Result<Vec<Item>, ParseError> {
@@ -289,7 +345,7 @@ impl Lexer<'_> {
             }
             let Some(open) = next else {
                 if !text.is_empty() {
-                    items.push(Item::Text(Rc::from(text)));
+                    items.push(Item::Text(self.range_of(text)));
                 }
                 break;
             };
@@ -299,7 +355,7 @@ impl Lexer<'_> {
                 j += 2;
             }
             if !text.is_empty() {
-                items.push(Item::Text(Rc::from(text)));
+                items.push(Item::Text(self.range_of(text)));
             }
             // Comment?
             let mut k = j;
@@ -402,7 +458,7 @@ impl Lexer<'_> {
                     let (s, end) = self.quoted(i)?;
                     let raw = self.src[i..end].to_string();
                     i = end;
-                    Tok::Str(Rc::from(s.as_str()), Rc::from(raw.as_str()))
+                    Tok::Str(self.names.get(&s), self.names.get(&raw))
                 }
                 b'`' => {
                     let Some(close) = self.src[i + 1..].find('`') else {
@@ -411,7 +467,7 @@ impl Lexer<'_> {
                     let s = self.src[i + 1..i + 1 + close].to_string();
                     let raw = self.src[i..i + close + 2].to_string();
                     i += close + 2;
-                    Tok::Str(Rc::from(s.as_str()), Rc::from(raw.as_str()))
+                    Tok::Str(self.names.get(&s), self.names.get(&raw))
                 }
                 b'\'' => {
                     let end = self.src[i + 1..]
@@ -424,7 +480,7 @@ impl Lexer<'_> {
                         .ok_or_else(|| self.err(i, "malformed character constant"))?;
                     let raw = self.src[i..=end].to_string();
                     i = end + 1;
-                    Tok::Char(i64::from(u32::from(value)), Rc::from(raw.as_str()))
+                    Tok::Char(i64::from(u32::from(value)), self.names.get(&raw))
                 }
                 b'$' => {
                     let mut k = i + 1;
@@ -432,14 +488,14 @@ impl Lexer<'_> {
                     {
                         k += 1;
                     }
-                    let name = Rc::from(&self.src[i..k]);
+                    let name = self.names.get(&self.src[i..k]);
                     i = k;
                     Tok::Var(name)
                 }
                 b'.' => {
                     if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
                         let end = self.number_end(i);
-                        let text = Rc::from(&self.src[i..end]);
+                        let text = self.names.get(&self.src[i..end]);
                         i = end;
                         Tok::Num(text)
                     } else {
@@ -455,7 +511,7 @@ impl Lexer<'_> {
                             i += 1;
                             Tok::Dot
                         } else {
-                            let name = Rc::from(&self.src[i + 1..k]);
+                            let name = self.names.get(&self.src[i + 1..k]);
                             i = k;
                             Tok::Field(name)
                         }
@@ -466,7 +522,7 @@ impl Lexer<'_> {
                     if end == i || (end == i + 1 && !c.is_ascii_digit()) {
                         return Err(self.err(i, format!("unexpected \"{}\" in command", c as char)));
                     }
-                    let text = Rc::from(&self.src[i..end]);
+                    let text = self.names.get(&self.src[i..end]);
                     i = end;
                     Tok::Num(text)
                 }
@@ -479,7 +535,7 @@ impl Lexer<'_> {
                     {
                         k += 1;
                     }
-                    let name = Rc::from(&self.src[i..k]);
+                    let name = self.names.get(&self.src[i..k]);
                     i = k;
                     Tok::Ident(name)
                 }
@@ -631,7 +687,12 @@ pub struct Parsed {
 
 /// Parses `src` as the template `name`.
 pub fn parse(name: &str, src: &str) -> Result<Parsed, ParseError> {
-    let lexer = Lexer { src, name };
+    parse_with(name, src, &Interner::default())
+}
+
+/// Parses `src` as the template `name`, sharing names through `names` (one per render).
+pub fn parse_with(name: &str, src: &str, names: &Interner) -> Result<Parsed, ParseError> {
+    let lexer = Lexer { src, name, names };
     let items = lexer.items()?;
     let source: Rc<str> = Rc::from(src);
     let parse_name: Rc<str> = Rc::from(name);
@@ -954,7 +1015,10 @@ impl Parser<'_> {
                     fields.push(f2.clone());
                     used += 1;
                 }
-                return Ok((Arg::Field(t.pos, Fields::from_parts(&fields)), used));
+                return Ok((
+                    Arg::Field(t.pos, Fields::from_parts(&fields, self.lexer.names)),
+                    used,
+                ));
             }
             Tok::Var(v) => {
                 let mut fields = Vec::new();
@@ -968,7 +1032,11 @@ impl Parser<'_> {
                     used += 1;
                 }
                 return Ok((
-                    Arg::Var(t.pos, v.clone(), Fields::from_parts(&fields)),
+                    Arg::Var(
+                        t.pos,
+                        v.clone(),
+                        Fields::from_parts(&fields, self.lexer.names),
+                    ),
                     used,
                 ));
             }
@@ -1031,7 +1099,11 @@ impl Parser<'_> {
             used += 1;
         }
         if !fields.is_empty() {
-            arg = Arg::Chain(t.pos, Box::new(arg), Fields::from_parts(&fields));
+            arg = Arg::Chain(
+                t.pos,
+                Box::new(arg),
+                Fields::from_parts(&fields, self.lexer.names),
+            );
         }
         Ok((arg, used))
     }
@@ -1045,8 +1117,8 @@ mod tests {
     fn parses_pipelines_and_trims() {
         let p = parse("t", "a  {{- if .X }}b{{ else if .Y }}c{{ end -}}  \n d").expect("parse");
         assert_eq!(p.main.root.len(), 3);
-        assert!(matches!(&p.main.root[0], Node::Text(t) if &**t == "a"));
-        assert!(matches!(&p.main.root[2], Node::Text(t) if &**t == "d"));
+        assert!(matches!(&p.main.root[0], Node::Text(t) if &p.main.source[t.clone()] == "a"));
+        assert!(matches!(&p.main.root[2], Node::Text(t) if &p.main.source[t.clone()] == "d"));
     }
 
     #[test]
