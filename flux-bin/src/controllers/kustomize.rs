@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use flux_api::conditions;
 use flux_api::constants::{condition, reason, FINALIZER};
+use flux_api::kustomize::KustomizationSourceKind;
 use flux_api::kustomize::{DeletionPolicy, Kustomization, KustomizationStatus, ValuesSourceKind};
 use flux_api::meta::{Condition, ResourceInventory};
-use flux_api::source::GitRepository;
+use flux_api::source::{GitRepository, OCIRepository};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -128,38 +129,34 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let client = context.client.clone();
-    let (api, sources): (Api<Kustomization>, Api<GitRepository>) = match &context.options.namespace
-    {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client, ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client)),
-    };
+    let (api, git, oci): (Api<Kustomization>, Api<GitRepository>, Api<OCIRepository>) =
+        match &context.options.namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client, ns),
+            ),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client),
+            ),
+        };
     let controller = Controller::new(api, watcher::Config::default());
-    let store = controller.store();
+    let (git_store, oci_store) = (controller.store(), controller.store());
     controller
         .watches(
-            sources,
+            git,
             watcher::Config::default(),
             move |source: GitRepository| {
-                let (name, namespace) = (source.name_any(), source.namespace().unwrap_or_default());
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|k| {
-                        let reference = &k.spec.source_ref;
-                        reference.kind
-                            == flux_api::kustomize::KustomizationSourceKind::GitRepository
-                            && reference.name == name
-                            && reference
-                                .namespace
-                                .clone()
-                                .unwrap_or_else(|| k.namespace().unwrap_or_default())
-                                == namespace
-                    })
-                    .map(|k| ObjectRef::from_obj(k.as_ref()))
-                    .collect::<Vec<_>>()
+                users_of(&git_store, KustomizationSourceKind::GitRepository, &source)
+            },
+        )
+        .watches(
+            oci,
+            watcher::Config::default(),
+            move |source: OCIRepository| {
+                users_of(&oci_store, KustomizationSourceKind::OCIRepository, &source)
             },
         )
         .with_config(ControllerConfig::default().concurrency(context.options.concurrency))
@@ -172,6 +169,30 @@ pub async fn run(
         })
         .await;
     Ok(())
+}
+
+/// The Kustomizations in `store` whose `sourceRef` is `source` (of `kind`).
+fn users_of<S: kube::Resource>(
+    store: &kube::runtime::reflector::Store<Kustomization>,
+    kind: KustomizationSourceKind,
+    source: &S,
+) -> Vec<ObjectRef<Kustomization>> {
+    let (name, namespace) = (source.name_any(), source.namespace().unwrap_or_default());
+    store
+        .state()
+        .into_iter()
+        .filter(|k| {
+            let reference = &k.spec.source_ref;
+            reference.kind == kind
+                && reference.name == name
+                && reference
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| k.namespace().unwrap_or_default())
+                    == namespace
+        })
+        .map(|k| ObjectRef::from_obj(k.as_ref()))
+        .collect()
 }
 
 fn error_policy(_: Arc<Kustomization>, error: &KustomizeError, _: Arc<KustomizeContext>) -> Action {
@@ -280,29 +301,45 @@ pub async fn reconcile(
                 "cannot access {source_id}, cross-namespace references have been disabled"
             ),
         })
-    } else if source_ref.kind != flux_api::kustomize::KustomizationSourceKind::GitRepository {
-        Err(Failure::Retry {
-            reason: reason::ARTIFACT_FAILED,
-            message: format!(
-                "source kind {:?} is not supported by this controller yet",
-                source_ref.kind
-            ),
-            after: retry_interval,
-        })
     } else {
-        let sources: Api<GitRepository> =
-            Api::namespaced(context.client.clone(), &source_namespace);
-        match sources
-            .get_opt(&source_ref.name)
-            .await
-            .map_err(kube_error("reading source of"))?
-        {
-            None => Err(Failure::Retry {
+        let found = match source_ref.kind {
+            KustomizationSourceKind::GitRepository => Ok({
+                let sources: Api<GitRepository> =
+                    Api::namespaced(context.client.clone(), &source_namespace);
+                sources
+                    .get_opt(&source_ref.name)
+                    .await
+                    .map_err(kube_error("reading source of"))?
+                    .map(|s| s.status.and_then(|s| s.artifact))
+            }),
+            KustomizationSourceKind::OCIRepository => Ok({
+                let sources: Api<OCIRepository> =
+                    Api::namespaced(context.client.clone(), &source_namespace);
+                sources
+                    .get_opt(&source_ref.name)
+                    .await
+                    .map_err(kube_error("reading source of"))?
+                    .map(|s| s.status.and_then(|s| s.artifact))
+            }),
+            KustomizationSourceKind::Bucket | KustomizationSourceKind::ExternalArtifact => {
+                Err(Failure::Retry {
+                    reason: reason::ARTIFACT_FAILED,
+                    message: format!(
+                        "source kind {:?} is not supported by this controller yet",
+                        source_ref.kind
+                    ),
+                    after: retry_interval,
+                })
+            }
+        };
+        match found {
+            Err(failure) => Err(failure),
+            Ok(None) => Err(Failure::Retry {
                 reason: reason::ARTIFACT_FAILED,
                 message: format!("Source '{source_id}' not found"),
                 after: retry_interval,
             }),
-            Some(source) => match source.status.and_then(|s| s.artifact) {
+            Ok(Some(artifact)) => match artifact {
                 None => Err(Failure::Retry {
                     reason: reason::ARTIFACT_FAILED,
                     message: format!(

@@ -6,3 +6,4 @@ pub mod kustomize;
 pub mod kustomize_apply;
 pub mod kustomize_build;
 pub mod source;
+pub mod source_oci;

@@ -78,13 +78,13 @@ impl SourceOptions {
 
 /// Shared state of the GitRepository reconciler.
 pub struct SourceContext {
-    client: kube::Client,
-    storage: Storage,
-    events: EventSink,
-    metrics: Arc<Metrics>,
-    gate: Gate,
-    failures: Mutex<HashMap<String, u32>>,
-    options: SourceOptions,
+    pub(crate) client: kube::Client,
+    pub(crate) storage: Storage,
+    pub(crate) events: EventSink,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) gate: Gate,
+    pub(crate) failures: Mutex<HashMap<String, u32>>,
+    pub(crate) options: SourceOptions,
 }
 
 impl SourceContext {
@@ -156,22 +156,28 @@ pub async fn run(
         Some(ns) => Api::namespaced(context.client.clone(), ns),
         None => Api::all(context.client.clone()),
     };
-    Controller::new(api, watcher::Config::default())
+    let shutdown = futures::FutureExt::shared(shutdown);
+    let git = Controller::new(api, watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(context.options.concurrency))
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone())
         .run(reconcile_git, git_error_policy, Arc::clone(&context))
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "GitRepository reconcile error");
             }
-        })
-        .await;
+        });
+    let oci = super::source_oci::controller(Arc::clone(&context), shutdown);
+    futures::join!(git, oci);
     let _ = stop_server.send(());
     let _ = server.await;
     Ok(())
 }
 
-fn git_error_policy(_: Arc<GitRepository>, error: &SourceError, _: Arc<SourceContext>) -> Action {
+pub(crate) fn git_error_policy(
+    _: Arc<GitRepository>,
+    error: &SourceError,
+    _: Arc<SourceContext>,
+) -> Action {
     tracing::warn!(%error, "GitRepository reconcile failed");
     Action::requeue(Duration::from_secs(5))
 }
@@ -246,29 +252,44 @@ pub fn git_status(
         object.metadata.annotations.as_ref(),
         status.last_handled_reconcile_at.as_deref(),
     );
+    if let Some(artifact) = apply_fetch_conditions(&mut list, result, generation, now) {
+        status.artifact = Some(artifact);
+        status.observed_ignore.clone_from(&object.spec.ignore);
+        status.observed_recurse_submodules = object.spec.recurse_submodules;
+        status.observed_generation = generation;
+    }
+    status.conditions = Some(list);
+    status
+}
+
+/// Updates the conditions every source kind shares after a fetch; returns the artifact to
+/// record on success (the caller then also advances `observedGeneration`).
+pub fn apply_fetch_conditions(
+    list: &mut Vec<Condition>,
+    result: &FetchResult,
+    generation: Option<i64>,
+    now: &Time,
+) -> Option<ApiArtifact> {
     match result {
         FetchResult::New(artifact) | FetchResult::Unchanged(artifact) => {
             let message = format!("stored artifact for revision '{}'", artifact.revision);
-            conditions::delete(&mut list, condition::FETCH_FAILED);
-            conditions::delete(&mut list, condition::ARTIFACT_OUTDATED);
-            conditions::delete(&mut list, condition::STORAGE_OPERATION_FAILED);
+            conditions::delete(list, condition::FETCH_FAILED);
+            conditions::delete(list, condition::ARTIFACT_OUTDATED);
+            conditions::delete(list, condition::STORAGE_OPERATION_FAILED);
             conditions::mark_true(
-                &mut list,
+                list,
                 condition::ARTIFACT_IN_STORAGE,
                 reason::SUCCEEDED,
                 &message,
                 generation,
                 now.clone(),
             );
-            conditions::mark_ready(&mut list, reason::SUCCEEDED, &message, generation, now);
-            status.artifact = Some(artifact.clone());
-            status.observed_ignore.clone_from(&object.spec.ignore);
-            status.observed_recurse_submodules = object.spec.recurse_submodules;
-            status.observed_generation = generation;
+            conditions::mark_ready(list, reason::SUCCEEDED, &message, generation, now);
+            Some(artifact.clone())
         }
         FetchResult::Failed { reason, message } => {
             conditions::mark_true(
-                &mut list,
+                list,
                 condition::FETCH_FAILED,
                 reason,
                 message,
@@ -276,7 +297,7 @@ pub fn git_status(
                 now.clone(),
             );
             conditions::summarize(
-                &mut list,
+                list,
                 &[
                     condition::STORAGE_OPERATION_FAILED,
                     condition::FETCH_FAILED,
@@ -287,31 +308,30 @@ pub fn git_status(
                 generation,
                 now,
             );
-            if let Some(reconciling) = conditions::get(&list, condition::RECONCILING).cloned() {
+            if let Some(reconciling) = conditions::get(list, condition::RECONCILING).cloned() {
                 if reconciling.status == flux_api::constants::status::TRUE {
                     conditions::mark_true(
-                        &mut list,
+                        list,
                         condition::RECONCILING,
-                        flux_api::constants::reason::PROGRESSING_WITH_RETRY,
+                        reason::PROGRESSING_WITH_RETRY,
                         &reconciling.message,
                         generation,
                         now.clone(),
                     );
                 }
             }
+            None
         }
     }
-    status.conditions = Some(list);
-    status
 }
 
 /// Converts a flux-source artifact into the API type.
-fn api_artifact(artifact: &flux_source::Artifact) -> Option<ApiArtifact> {
+pub(crate) fn api_artifact(artifact: &flux_source::Artifact) -> Option<ApiArtifact> {
     serde_json::from_value(serde_json::to_value(artifact).ok()?).ok()
 }
 
 /// Converts an API artifact back (for storage checks).
-fn source_artifact(artifact: &ApiArtifact) -> Option<flux_source::Artifact> {
+pub(crate) fn source_artifact(artifact: &ApiArtifact) -> Option<flux_source::Artifact> {
     serde_json::from_value(serde_json::to_value(artifact).ok()?).ok()
 }
 
@@ -578,7 +598,12 @@ pub async fn reconcile_git(
     Ok(action)
 }
 
-fn success(context: &SourceContext, key: &str, trigger: Trigger, interval: Duration) -> Action {
+pub(crate) fn success(
+    context: &SourceContext,
+    key: &str,
+    trigger: Trigger,
+    interval: Duration,
+) -> Action {
     context
         .failures
         .lock()
