@@ -8,7 +8,10 @@
 pub mod events;
 pub mod finalizer;
 pub mod flags;
+pub mod gate;
 pub mod leader;
 pub mod metrics;
 pub mod probes;
 pub mod requeue;
+pub mod serve;
+pub mod status;

@@ -1,0 +1,9 @@
+//! The Flux controllers as libraries: each module reconciles its kinds against the Kubernetes
+//! API through kube-runtime, over the flux-* crates. The binaries in `src/bin/` only parse
+//! flags and call these.
+
+pub mod kustomize;
+pub mod kustomize_apply;
+pub mod kustomize_build;
+pub mod source;
+pub mod source_oci;
