@@ -229,39 +229,113 @@ fn decrypt_loaded(
             })?;
         (computed, None)
     };
-    if !options.ignore_mac {
-        let lastmodified = time::rfc3339_seconds(&meta.lastmodified).ok_or_else(|| {
-            Error::metadata(
-                file,
-                format!(
-                    "lastmodified {:?} is not an RFC 3339 time",
-                    meta.lastmodified
-                ),
-            )
-        })?;
-        let stored = walk::decrypt_mac(&data_key, &meta.mac, &lastmodified).map_err(|source| {
-            Error::MacDecrypt {
-                file: file.to_string(),
-                source,
-            }
-        })?;
-        let matches: bool = stored.as_bytes().ct_eq(computed.as_bytes()).into();
-        if !matches {
-            return Err(Error::MacMismatch {
-                file: file.to_string(),
-                stored: if stored.is_empty() {
-                    "no MAC".to_string()
-                } else {
-                    stored
-                },
-                computed,
-            });
-        }
-    }
+    verify_mac(&meta, &data_key, computed, options, file)?;
     Ok(match plain_bytes {
         Some(bytes) => Plain::Bytes(bytes),
         None => Plain::Documents(documents),
     })
+}
+
+/// Compares the MAC computed over the plaintext with the stored one (constant time),
+/// unless `options.ignore_mac`.
+fn verify_mac(
+    meta: &Metadata,
+    data_key: &DataKey,
+    computed: String,
+    options: DecryptOptions,
+    file: &str,
+) -> Result<(), Error> {
+    if options.ignore_mac {
+        return Ok(());
+    }
+    let lastmodified = time::rfc3339_seconds(&meta.lastmodified).ok_or_else(|| {
+        Error::metadata(
+            file,
+            format!(
+                "lastmodified {:?} is not an RFC 3339 time",
+                meta.lastmodified
+            ),
+        )
+    })?;
+    let stored = walk::decrypt_mac(data_key, &meta.mac, &lastmodified).map_err(|source| {
+        Error::MacDecrypt {
+            file: file.to_string(),
+            source,
+        }
+    })?;
+    let matches: bool = stored.as_bytes().ct_eq(computed.as_bytes()).into();
+    if matches {
+        Ok(())
+    } else {
+        Err(Error::MacMismatch {
+            file: file.to_string(),
+            stored: if stored.is_empty() {
+                "no MAC".to_string()
+            } else {
+                stored
+            },
+            computed,
+        })
+    }
+}
+
+/// The text of the first top-level `sops:` entry of a YAML file written in block style:
+/// from its line up to the next line that starts at column 0 (sops writes it last).
+fn yaml_metadata_block(text: &str) -> Option<&str> {
+    let mut offset = 0;
+    let mut start = None;
+    for line in text.split_inclusive('\n') {
+        match start {
+            None if line.starts_with("sops:") => start = Some(offset),
+            Some(from) if !line.starts_with([' ', '\t', '\r', '\n']) => {
+                return text.get(from..offset);
+            }
+            _ => {}
+        }
+        offset += line.len();
+    }
+    start.and_then(|from| text.get(from..))
+}
+
+/// Decrypts a YAML file while loading it, so that the encrypted tree and the plaintext
+/// never coexist (peak memory of large files). The metadata is read first from the
+/// `sops:` block; the walk then decrypts every root entry as soon as the loader completes
+/// it. Returns None whenever anything is unusual or fails: the caller then takes the
+/// classic path, which gives the canonical result or error. The metadata the full load
+/// finds must equal the one the data key came from.
+fn decrypt_yaml_streaming(
+    input: &[u8],
+    keys: &KeySet,
+    options: DecryptOptions,
+    file: &str,
+) -> Option<Plain> {
+    let text = std::str::from_utf8(input).ok()?;
+    let block = yaml_metadata_block(text)?;
+    let meta_value = stores::yaml::load(block, file)
+        .ok()?
+        .into_iter()
+        .next()?
+        .remove("sops")?;
+    let meta = Metadata::from_value(&meta_value, file).ok()?;
+    if options.check_version {
+        check_version(&meta.version, file).ok()?;
+    }
+    let data_key = keys::recover_data_key(&meta, keys, file).ok()?;
+    let rules = meta.rules();
+    let mut decryptor = walk::StreamingDecryptor::new(&rules, &data_key, file);
+    let mut documents = stores::yaml::load_visiting(text, file, Some(&mut decryptor)).ok()?;
+    let mut loaded_meta = None;
+    for (i, doc) in documents.iter_mut().enumerate() {
+        let found = doc.remove("sops");
+        if i == 0 {
+            loaded_meta = found;
+        }
+    }
+    if loaded_meta.as_ref() != Some(&meta_value) {
+        return None;
+    }
+    verify_mac(&meta, &data_key, decryptor.finish(), options, file).ok()?;
+    Some(Plain::Documents(documents))
 }
 
 fn emit_plain(plain: Plain, format: Format, file: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
@@ -277,9 +351,17 @@ fn emit_plain(plain: Plain, format: Format, file: &str) -> Result<Zeroizing<Vec<
         }
         Plain::Documents(documents) => documents,
     };
-    let first = documents.first().cloned().unwrap_or(Value::Map(Vec::new()));
+    if format == Format::Yaml {
+        return Ok(Zeroizing::new(
+            stores::yaml::emit_owned(documents).into_bytes(),
+        ));
+    }
+    let first = documents
+        .into_iter()
+        .next()
+        .unwrap_or(Value::Map(Vec::new()));
     let text = match format {
-        Format::Yaml => stores::yaml::emit(&documents),
+        Format::Yaml => stores::yaml::emit(std::slice::from_ref(&first)),
         Format::Json => stores::json::emit(&first),
         Format::Dotenv => stores::dotenv::emit(&first, None, file)?,
         Format::Ini => stores::ini::emit(&first, None, file)?,
@@ -306,6 +388,11 @@ pub fn decrypt(
     options: DecryptOptions,
     file: &str,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if input_format == Format::Yaml {
+        if let Some(plain) = decrypt_yaml_streaming(input, keys, options, file) {
+            return emit_plain(plain, output_format, file);
+        }
+    }
     let loaded = load(input, input_format, file)?;
     let plain = decrypt_loaded(loaded, keys, options, file)?;
     emit_plain(plain, output_format, file)
@@ -490,4 +577,133 @@ pub fn encrypt(
         }
     };
     Ok(text.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn age_keys() -> (KeySet, String) {
+        use age::secrecy::ExposeSecret;
+        let identity = age::x25519::Identity::generate();
+        let mut keys = KeySet::new();
+        keys.add_age_identities(identity.to_string().expose_secret(), "test")
+            .unwrap();
+        (keys, identity.to_public().to_string())
+    }
+
+    fn encrypt_yaml(plain: &str, recipient: &str, selection: Option<Selection>) -> Vec<u8> {
+        let options = EncryptOptions {
+            key_groups: vec![vec![Recipient::Age(recipient.to_string())]],
+            shamir_threshold: 0,
+            selection,
+            mac_only_encrypted: false,
+        };
+        encrypt(plain.as_bytes(), Format::Yaml, &options, "test.yaml").unwrap()
+    }
+
+    /// The classic path: whole tree loaded, then walked.
+    fn decrypt_classic(input: &[u8], keys: &KeySet) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let loaded = load(input, Format::Yaml, "test.yaml")?;
+        let plain = decrypt_loaded(loaded, keys, DecryptOptions::default(), "test.yaml")?;
+        emit_plain(plain, Format::Yaml, "test.yaml")
+    }
+
+    const SAMPLE: &str = "# top comment\nservice-a:\n    user: alice\n    port: 5432\n    # about the list\n    hosts:\n        - one\n        # inside\n        - 2\n    enabled: true\nplain_unencrypted: visible\nlast:\n    a: 1\n    b:\n        - x\n        - \"y\"\n# trailing comment\n";
+
+    #[test]
+    fn streaming_decryption_matches_the_classic_path() {
+        let (keys, recipient) = age_keys();
+        for selection in [
+            None,
+            Some(Selection::EncryptedRegex("^(user|port)$".to_string())),
+            Some(Selection::EncryptedCommentRegex("about".to_string())),
+        ] {
+            let encrypted = encrypt_yaml(SAMPLE, &recipient, selection);
+            let streamed =
+                decrypt_yaml_streaming(&encrypted, &keys, DecryptOptions::default(), "test.yaml");
+            assert!(streamed.is_some(), "the streaming path was not taken");
+            let out = decrypt(
+                &encrypted,
+                Format::Yaml,
+                Format::Yaml,
+                &keys,
+                DecryptOptions::default(),
+                "test.yaml",
+            )
+            .unwrap();
+            assert_eq!(&out[..], &decrypt_classic(&encrypted, &keys).unwrap()[..]);
+            assert_eq!(String::from_utf8_lossy(&out), SAMPLE);
+        }
+    }
+
+    #[test]
+    fn streaming_multi_document_matches_the_classic_path() {
+        let (keys, recipient) = age_keys();
+        let encrypted = encrypt_yaml("a: 1\nb: two\n---\nc: [3]\n# end\n", &recipient, None);
+        assert!(
+            decrypt_yaml_streaming(&encrypted, &keys, DecryptOptions::default(), "t").is_some()
+        );
+        let out = decrypt(
+            &encrypted,
+            Format::Yaml,
+            Format::Yaml,
+            &keys,
+            DecryptOptions::default(),
+            "test.yaml",
+        )
+        .unwrap();
+        assert_eq!(&out[..], &decrypt_classic(&encrypted, &keys).unwrap()[..]);
+    }
+
+    #[test]
+    fn streaming_refuses_a_tampered_file_and_the_error_is_the_classic_one() {
+        let (keys, recipient) = age_keys();
+        let encrypted = String::from_utf8(encrypt_yaml(SAMPLE, &recipient, None)).unwrap();
+        // Drop the encrypted `enabled` entry: every other value still decrypts, the MAC
+        // no longer matches.
+        let tampered: String = encrypted
+            .split_inclusive('\n')
+            .filter(|l| !l.trim_start().starts_with("enabled:"))
+            .collect();
+        assert!(
+            decrypt_yaml_streaming(tampered.as_bytes(), &keys, DecryptOptions::default(), "t")
+                .is_none()
+        );
+        let err = decrypt(
+            tampered.as_bytes(),
+            Format::Yaml,
+            Format::Yaml,
+            &keys,
+            DecryptOptions::default(),
+            "test.yaml",
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::MacMismatch { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            decrypt_classic(tampered.as_bytes(), &keys)
+                .unwrap_err()
+                .to_string()
+        );
+    }
+
+    #[test]
+    fn metadata_block_is_found_and_a_decoy_falls_back() {
+        let text = "a: 1\nsops:\n    version: x\n    mac: y\nafter: 2\n";
+        assert_eq!(
+            yaml_metadata_block(text),
+            Some("sops:\n    version: x\n    mac: y\n")
+        );
+        assert_eq!(yaml_metadata_block("a: 1\n"), None);
+        // A `sops:` line inside a flow mapping is not the root entry: the block found
+        // does not equal the loaded metadata, so the classic path decides.
+        let (keys, recipient) = age_keys();
+        let encrypted = String::from_utf8(encrypt_yaml("k: v\n", &recipient, None)).unwrap();
+        let decoy = format!("x: {{\nsops: 1}}\n{encrypted}");
+        assert!(
+            decrypt_yaml_streaming(decoy.as_bytes(), &keys, DecryptOptions::default(), "t")
+                .is_none()
+        );
+    }
 }

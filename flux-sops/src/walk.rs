@@ -69,6 +69,63 @@ fn walk_all(
     Ok(hex::encode_upper(walker.hasher.finalize()))
 }
 
+/// Decrypts documents as the YAML loader completes them: each document's root items are
+/// walked as soon as they are final, so the encrypted text of a large file is never held
+/// as a whole tree next to the plaintext. Same rules, order and MAC as
+/// [`decrypt_documents`]; root entries named `sops` (the metadata) are skipped.
+pub struct StreamingDecryptor<'a> {
+    walker: Walker<'a>,
+    open: bool,
+    file: &'a str,
+}
+
+impl<'a> StreamingDecryptor<'a> {
+    pub fn new(rules: &'a Rules, key: &'a DataKey, file: &'a str) -> Self {
+        Self {
+            walker: Walker {
+                rules,
+                key,
+                mode: Mode::Decrypt,
+                hasher: new_hasher(rules),
+                path: Vec::new(),
+                comments: Vec::new(),
+            },
+            open: false,
+            file,
+        }
+    }
+
+    /// The MAC over everything walked (upper-case hex SHA-512).
+    pub fn finish(self) -> String {
+        hex::encode_upper(self.walker.hasher.finalize())
+    }
+}
+
+impl crate::stores::yaml::RootVisitor for StreamingDecryptor<'_> {
+    fn start_document(&mut self) {
+        if self.open {
+            self.walker.comments.pop();
+        }
+        self.walker.comments.push(Vec::new());
+        self.open = true;
+    }
+
+    fn visit(&mut self, items: &mut [MapItem]) -> Result<(), crate::Error> {
+        for item in items {
+            if matches!(item, MapItem::Entry(key, _) if key == "sops") {
+                continue;
+            }
+            self.walker
+                .map_item(item)
+                .map_err(|source| crate::Error::Tree {
+                    file: self.file.to_string(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+}
+
 impl Walker<'_> {
     fn aad(&self) -> Vec<u8> {
         let mut aad = self.path.join(":").into_bytes();
@@ -76,27 +133,33 @@ impl Walker<'_> {
         aad
     }
 
+    /// One item of a mapping whose comment level is already pushed.
+    fn map_item(&mut self, item: &mut MapItem) -> Result<(), ValueError> {
+        match item {
+            MapItem::Comment(text) => {
+                if let Some(new_text) = self.comment(text)? {
+                    *text = new_text;
+                }
+            }
+            MapItem::Entry(key, child) => {
+                self.path.push(key.clone());
+                let result = self.value(child);
+                self.path.pop();
+                result?;
+                if let Some(level) = self.comments.last_mut() {
+                    level.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn value(&mut self, value: &mut Value) -> Result<(), ValueError> {
         match value {
             Value::Map(items) => {
                 self.comments.push(Vec::new());
                 for item in items.iter_mut() {
-                    match item {
-                        MapItem::Comment(text) => {
-                            if let Some(new_text) = self.comment(text)? {
-                                *text = new_text;
-                            }
-                        }
-                        MapItem::Entry(key, child) => {
-                            self.path.push(key.clone());
-                            let result = self.value(child);
-                            self.path.pop();
-                            result?;
-                            if let Some(level) = self.comments.last_mut() {
-                                level.clear();
-                            }
-                        }
-                    }
+                    self.map_item(item)?;
                 }
                 self.comments.pop();
                 Ok(())

@@ -1,6 +1,7 @@
 //! Master keys: age identities, PGP secret keys, and recovering a file's data key from
 //! its key groups.
 
+mod openpgp;
 pub mod shamir;
 
 use std::fmt::Write as _;
@@ -235,95 +236,21 @@ fn dearmor(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(body).ok()
 }
 
-/// Rewrites every top-level packet with a definite length. GnuPG 1.x wrote partial body
-/// chunks shorter than rpgp accepts; the content is the same.
-fn reframe_packets(data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(data.len() + 16);
-    let mut pos = 0;
-    let byte = |i: usize| data.get(i).copied();
-    while pos < data.len() {
-        let header = byte(pos)?;
-        if header & 0x80 == 0 {
-            return None;
-        }
-        pos += 1;
-        let mut body = Vec::new();
-        let tag;
-        if header & 0x40 != 0 {
-            tag = header & 0x3f;
-            loop {
-                let first = byte(pos)?;
-                pos += 1;
-                let (len, partial) = match first {
-                    0..=191 => (usize::from(first), false),
-                    192..=223 => {
-                        let second = byte(pos)?;
-                        pos += 1;
-                        (
-                            ((usize::from(first) - 192) << 8) + usize::from(second) + 192,
-                            false,
-                        )
-                    }
-                    255 => {
-                        let bytes = data.get(pos..pos + 4)?;
-                        pos += 4;
-                        (u32::from_be_bytes(bytes.try_into().ok()?) as usize, false)
-                    }
-                    _ => (1usize << (first & 0x1f), true),
-                };
-                body.extend_from_slice(data.get(pos..pos + len)?);
-                pos += len;
-                if !partial {
-                    break;
-                }
-            }
-        } else {
-            tag = (header >> 2) & 0x0f;
-            let len = match header & 3 {
-                0 => {
-                    let l = usize::from(byte(pos)?);
-                    pos += 1;
-                    l
-                }
-                1 => {
-                    let bytes = data.get(pos..pos + 2)?;
-                    pos += 2;
-                    usize::from(u16::from_be_bytes([bytes[0], bytes[1]]))
-                }
-                2 => {
-                    let bytes = data.get(pos..pos + 4)?;
-                    pos += 4;
-                    u32::from_be_bytes(bytes.try_into().ok()?) as usize
-                }
-                _ => data.len() - pos,
-            };
-            body.extend_from_slice(data.get(pos..pos + len)?);
-            pos += len;
-        }
-        out.push(0xC0 | tag);
-        out.push(255);
-        out.extend_from_slice(&u32::try_from(body.len()).ok()?.to_be_bytes());
-        out.extend_from_slice(&body);
-    }
-    Some(out)
-}
-
+/// Decrypts an armored PGP data key with rpgp; messages GnuPG 1.x framed with short
+/// partial-body chunks (which rpgp rejects) go through [`openpgp::decrypt_legacy_message`].
 fn decrypt_pgp(
     enc: &str,
     key: &pgp::composed::SignedSecretKey,
 ) -> Result<Zeroizing<Vec<u8>>, String> {
-    match decrypt_pgp_armored(enc, key) {
-        Ok(data) => Ok(data),
-        Err(first_error) => {
-            let Some(binary) = dearmor(enc).and_then(|d| reframe_packets(&d)) else {
-                return Err(first_error);
-            };
-            let message = pgp::composed::Message::from_bytes(&binary[..])
-                .map_err(|err| format!("failed to parse the PGP message: {err}"))?;
-            finish_pgp(message, key)
-                .map_err(|err| format!("{first_error}; after re-framing: {err}"))
-        }
-    }
+    let first_error = match decrypt_pgp_armored(enc, key) {
+        Ok(data) => return Ok(data),
+        Err(err) => err,
+    };
+    let Some(binary) = dearmor(enc) else {
+        return Err(first_error);
+    };
+    openpgp::decrypt_legacy_message(&binary, key)
+        .map_err(|err| format!("{first_error}; as a GnuPG 1.x message: {err}"))
 }
 
 fn decrypt_pgp_armored(
@@ -332,16 +259,16 @@ fn decrypt_pgp_armored(
 ) -> Result<Zeroizing<Vec<u8>>, String> {
     let (message, _) = pgp::composed::Message::from_string(enc)
         .map_err(|err| format!("failed to parse the PGP message: {err}"))?;
-    finish_pgp(message, key)
-}
-
-fn finish_pgp(
-    message: pgp::composed::Message<'_>,
-    key: &pgp::composed::SignedSecretKey,
-) -> Result<Zeroizing<Vec<u8>>, String> {
-    let mut message = message
+    let message = message
         .decrypt(&pgp::types::Password::empty(), key)
         .map_err(|err| format!("failed to decrypt the PGP message: {err}"))?;
+    read_plain_message(message)
+}
+
+/// Reads the data of a decrypted message (decompressing it first if needed).
+fn read_plain_message(
+    mut message: pgp::composed::Message<'_>,
+) -> Result<Zeroizing<Vec<u8>>, String> {
     if message.is_compressed() {
         message = message
             .decompress()

@@ -21,15 +21,33 @@ enum Token<'a> {
     Comment(SourceComment),
 }
 
+/// Receives each document's root mapping items as soon as they are final, in document
+/// order (used to decrypt while loading). Items may be changed in place.
+pub trait RootVisitor {
+    /// A new document begins.
+    fn start_document(&mut self);
+    /// Root items of the current document that were completed since the last call.
+    fn visit(&mut self, items: &mut [MapItem]) -> Result<(), Error>;
+}
+
 /// Parses a YAML stream into its documents (each a mapping).
 pub fn load(source: &str, file: &str) -> Result<Vec<Value>, Error> {
+    load_visiting(source, file, None)
+}
+
+/// [`load`], handing every document's root items to `visitor` as soon as they are final.
+pub fn load_visiting(
+    source: &str,
+    file: &str,
+    visitor: Option<&mut dyn RootVisitor>,
+) -> Result<Vec<Value>, Error> {
     // Parser positions count chars; ASCII input (the common case) is indexed as bytes
     // to avoid a 4-bytes-per-char copy of large files.
     if source.is_ascii() {
-        load_with(source, source.as_bytes(), file)
+        load_with(source, source.as_bytes(), file, visitor)
     } else {
         let chars: Vec<char> = source.chars().collect();
-        load_with(source, &chars, file)
+        load_with(source, &chars, file, visitor)
     }
 }
 
@@ -37,6 +55,7 @@ fn load_with<T: Copy + Into<char>>(
     source: &str,
     chars: &[T],
     file: &str,
+    visitor: Option<&mut dyn RootVisitor>,
 ) -> Result<Vec<Value>, Error> {
     let error = std::rc::Rc::new(std::cell::RefCell::new(None));
     let stream = TokenStream {
@@ -53,6 +72,8 @@ fn load_with<T: Copy + Into<char>>(
         tokens: stream.peekable(),
         anchors: HashMap::new(),
         file,
+        visitor,
+        root_visited: 0,
     };
     let result = builder.stream();
     if let Some(message) = error.borrow_mut().take() {
@@ -207,13 +228,36 @@ fn quoted_end<T: Copy + Into<char>>(chars: &[T], start: usize) -> Option<usize> 
     None
 }
 
-struct Builder<'a, 'f, I: Iterator<Item = Token<'a>>> {
+struct Builder<'a, 'f, 'v, I: Iterator<Item = Token<'a>>> {
     tokens: std::iter::Peekable<I>,
     anchors: HashMap<usize, Value>,
     file: &'f str,
+    visitor: Option<&'v mut dyn RootVisitor>,
+    /// How many root items of the current document the visitor has seen.
+    root_visited: usize,
 }
 
-impl<'a, I: Iterator<Item = Token<'a>>> Builder<'a, '_, I> {
+impl<'a, I: Iterator<Item = Token<'a>>> Builder<'a, '_, '_, I> {
+    /// Hands the root items completed since the last call to the visitor.
+    fn visit_root(&mut self, items: &mut [MapItem]) -> Result<(), Error> {
+        if let Some(visitor) = self.visitor.as_deref_mut() {
+            if let Some(new_items) = items.get_mut(self.root_visited..) {
+                if !new_items.is_empty() {
+                    visitor.visit(new_items)?;
+                }
+            }
+            self.root_visited = items.len();
+        }
+        Ok(())
+    }
+
+    fn visit_document(&mut self, document: &mut Value) -> Result<(), Error> {
+        match document {
+            Value::Map(items) => self.visit_root(items),
+            _ => Ok(()),
+        }
+    }
+
     fn error(&self, message: impl Into<String>) -> Error {
         Error::Parse {
             file: self.file.to_string(),
@@ -229,6 +273,10 @@ impl<'a, I: Iterator<Item = Token<'a>>> Builder<'a, '_, I> {
             match token {
                 Token::Comment(comment) => pending.push(comment),
                 Token::Event(Event::DocumentStart(_), _) => {
+                    if let Some(visitor) = self.visitor.as_deref_mut() {
+                        visitor.start_document();
+                    }
+                    self.root_visited = 0;
                     let mut doc = self.document(std::mem::take(&mut pending))?;
                     // Comments after the document's content belong to its root mapping.
                     while let Some(Token::Comment(_)) = self.tokens.peek() {
@@ -238,6 +286,7 @@ impl<'a, I: Iterator<Item = Token<'a>>> Builder<'a, '_, I> {
                             }
                         }
                     }
+                    self.visit_document(&mut doc)?;
                     documents.push(doc);
                 }
                 Token::Event(_, _) => {}
@@ -245,6 +294,9 @@ impl<'a, I: Iterator<Item = Token<'a>>> Builder<'a, '_, I> {
         }
         if let (Some(Value::Map(items)), false) = (documents.last_mut(), pending.is_empty()) {
             items.extend(pending.into_iter().map(|c| MapItem::Comment(c.text)));
+        }
+        if let Some(last) = documents.last_mut() {
+            self.visit_document(last)?;
         }
         Ok(documents)
     }
@@ -283,6 +335,7 @@ impl<'a, I: Iterator<Item = Token<'a>>> Builder<'a, '_, I> {
                 items.extend(pending.into_iter().map(|c| MapItem::Comment(c.text)));
             }
         }
+        self.visit_document(&mut root)?;
         Ok(root)
     }
 
@@ -293,7 +346,7 @@ impl<'a, I: Iterator<Item = Token<'a>>> Builder<'a, '_, I> {
         event: Event<'a>,
         span: Span,
         leading: Vec<SourceComment>,
-        _parent_column: usize,
+        parent_column: usize,
     ) -> Result<(Value, Vec<SourceComment>), Error> {
         match event {
             Event::Alias(id) => {
@@ -313,7 +366,9 @@ impl<'a, I: Iterator<Item = Token<'a>>> Builder<'a, '_, I> {
             }
             Event::MappingStart(anchor, _) => {
                 let column = span.start.col();
-                let (value, trailing) = self.mapping(leading, column)?;
+                // Only document() asks for a node without a parent column: the root.
+                let is_root = parent_column == usize::MAX;
+                let (value, trailing) = self.mapping(leading, column, is_root)?;
                 if anchor != 0 {
                     self.anchors.insert(anchor, value.clone());
                 }
@@ -341,6 +396,7 @@ impl<'a, I: Iterator<Item = Token<'a>>> Builder<'a, '_, I> {
         &mut self,
         leading: Vec<SourceComment>,
         column: usize,
+        is_root: bool,
     ) -> Result<(Value, Vec<SourceComment>), Error> {
         let mut items: Vec<MapItem> = leading
             .into_iter()
@@ -354,6 +410,8 @@ impl<'a, I: Iterator<Item = Token<'a>>> Builder<'a, '_, I> {
                     continue;
                 }
                 Token::Event(Event::MappingEnd, _) => {
+                    // Trim the growth slack: large files hold many small mappings.
+                    items.shrink_to_fit();
                     return Ok(split_trailing(Value::Map(items), pending, column));
                 }
                 Token::Event(event, span) => {
@@ -383,6 +441,9 @@ impl<'a, I: Iterator<Item = Token<'a>>> Builder<'a, '_, I> {
             };
             items.extend(pending.drain(..).map(|c| MapItem::Comment(c.text)));
             items.push(MapItem::Entry(key, value));
+            if is_root {
+                self.visit_root(&mut items)?;
+            }
             pending = trailing;
         }
     }
@@ -401,6 +462,7 @@ impl<'a, I: Iterator<Item = Token<'a>>> Builder<'a, '_, I> {
             match self.next_token()? {
                 Token::Comment(c) => pending.push(c),
                 Token::Event(Event::SequenceEnd, _) => {
+                    items.shrink_to_fit();
                     return Ok(split_trailing(Value::Seq(items), pending, column));
                 }
                 Token::Event(event, span) => {
@@ -640,28 +702,55 @@ pub fn emit(documents: &[Value]) -> String {
         if i > 0 {
             out.push_str("---\n");
         }
+        emit_document(&mut out, doc, documents.len());
+    }
+    out
+}
+
+/// [`emit`], consuming the documents: each root entry is freed once written, so the
+/// tree and the whole output text do not coexist (peak memory of large files).
+pub fn emit_owned(documents: Vec<Value>) -> String {
+    let mut out = String::new();
+    let count = documents.len();
+    for (i, doc) in documents.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
         match doc {
-            Value::Map(items) if has_entries_map(items) => {
-                emit_map_items(&mut out, items, 0, false);
-            }
-            Value::Map(items) => {
+            Value::Map(items) if has_entries_map(&items) => {
+                // At indent 0 without an inline start, items are written independently.
                 for item in items {
-                    if let MapItem::Comment(text) = item {
-                        out.push('#');
-                        out.push_str(text);
-                        out.push('\n');
-                    }
-                }
-                if items.is_empty() || documents.len() == 1 {
-                    out.push_str("{}\n");
+                    emit_map_items(&mut out, std::slice::from_ref(&item), 0, false);
                 }
             }
-            other => {
-                emit_inline(&mut out, other, 0);
-            }
+            other => emit_document(&mut out, &other, count),
         }
     }
     out
+}
+
+/// Writes one document of a stream of `count`.
+fn emit_document(out: &mut String, doc: &Value, count: usize) {
+    match doc {
+        Value::Map(items) if has_entries_map(items) => {
+            emit_map_items(out, items, 0, false);
+        }
+        Value::Map(items) => {
+            for item in items {
+                if let MapItem::Comment(text) = item {
+                    out.push('#');
+                    out.push_str(text);
+                    out.push('\n');
+                }
+            }
+            if items.is_empty() || count == 1 {
+                out.push_str("{}\n");
+            }
+        }
+        other => {
+            emit_inline(out, other, 0);
+        }
+    }
 }
 
 fn has_entries_map(items: &[MapItem]) -> bool {
