@@ -152,8 +152,8 @@ pub fn sigv4_authorization(
 impl S3Client {
     pub fn new(config: S3Config) -> Result<S3Client> {
         let auth = crate::helm::HttpAuth {
-            basic: None,
             ca_pem: config.ca_pem.clone(),
+            ..crate::helm::HttpAuth::default()
         };
         let http = crate::helm::http_client(&auth, config.timeout)?;
         let base = if config.endpoint.contains("://") {
