@@ -56,6 +56,10 @@ pub struct S3Config {
     pub secret_key: Option<String>,
     pub timeout: Duration,
     pub ca_pem: Option<Vec<u8>>,
+    /// `certSecretRef` `tls.crt`/`tls.key`.
+    pub client_cert: Option<crate::tls::ClientCert>,
+    /// `proxySecretRef`.
+    pub proxy: Option<crate::tls::ProxyConfig>,
 }
 
 /// A minimal S3 client: HeadBucket, ListObjectsV2, GetObject.
@@ -154,6 +158,8 @@ impl S3Client {
         let auth = crate::helm::HttpAuth {
             basic: None,
             ca_pem: config.ca_pem.clone(),
+            client_cert: config.client_cert.clone(),
+            proxy: config.proxy.clone(),
         };
         let http = crate::helm::http_client(&auth, config.timeout)?;
         let base = if config.endpoint.contains("://") {

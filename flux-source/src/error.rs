@@ -69,6 +69,9 @@ pub enum Error {
     /// An S3 bucket operation failed.
     #[error("bucket {bucket}: {detail}")]
     Bucket { bucket: String, detail: String },
+    /// Source verification (`spec.verify`) failed or cannot be done; no artifact is written.
+    #[error("{0}")]
+    Verification(String),
     /// A YAML or JSON document could not be parsed.
     #[error("parsing {what}: {detail}")]
     Parse { what: String, detail: String },

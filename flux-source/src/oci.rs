@@ -57,6 +57,9 @@ pub struct OciOptions {
     pub insecure: bool,
     /// PEM CA bundle.
     pub ca_pem: Option<Vec<u8>>,
+    /// `proxySecretRef`. (Client certificates are not supported: oci-client has no setting
+    /// for a client identity.)
+    pub proxy: Option<crate::tls::ProxyConfig>,
 }
 
 impl OciOptions {
@@ -191,6 +194,11 @@ impl Registry {
                     encoding: oci_client::client::CertificateEncoding::Pem,
                     data: pem.clone(),
                 });
+        }
+        if let Some(proxy) = &options.proxy {
+            let url = proxy.url_with_credentials()?;
+            config.https_proxy = Some(url.clone());
+            config.http_proxy = Some(url);
         }
         let auth = match &options.basic {
             Some((u, p)) => RegistryAuth::Basic(u.clone(), p.clone()),

@@ -38,6 +38,46 @@ pub struct OutputArgs {
     pub output: Option<PathBuf>,
 }
 
+/// TLS client certificate and proxy (`certSecretRef` / `proxySecretRef`).
+#[derive(Debug, Args)]
+pub struct TransportArgs {
+    /// PEM client certificate for mutual TLS (with --key-file).
+    #[arg(long, requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of --cert-file.
+    #[arg(long, requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+    /// Proxy URL (http://, https:// or socks5://).
+    #[arg(long)]
+    pub proxy_address: Option<String>,
+    #[arg(long, requires = "proxy_address")]
+    pub proxy_username: Option<String>,
+    #[arg(long, env = "FLUX_PROXY_PASSWORD", requires = "proxy_address")]
+    pub proxy_password: Option<String>,
+}
+
+impl TransportArgs {
+    fn client_cert(&self) -> anyhow::Result<Option<flux_source::tls::ClientCert>> {
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Ok(Some(flux_source::tls::ClientCert {
+                cert_pem: read(cert)?,
+                key_pem: read(key)?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    fn proxy(&self) -> Option<flux_source::tls::ProxyConfig> {
+        self.proxy_address
+            .as_ref()
+            .map(|address| flux_source::tls::ProxyConfig {
+                address: address.clone(),
+                username: self.proxy_username.clone(),
+                password: self.proxy_password.clone(),
+            })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SourcePull {
     /// A Git repository (http, https, ssh, git, file URLs).
@@ -72,6 +112,17 @@ pub enum SourcePull {
         /// `.sourceignore`-style patterns.
         #[arg(long)]
         ignore_paths: Option<String>,
+        /// Only these directories end up in the artifact (spec.sparseCheckout).
+        #[arg(long, value_delimiter = ',')]
+        sparse_checkout: Vec<String>,
+        /// Verify OpenPGP signatures: HEAD, Tag or TagAndHEAD (needs --verify-key-file).
+        #[arg(long, requires = "verify_key_file")]
+        verify_mode: Option<String>,
+        /// Armored OpenPGP public key file(s) trusted for --verify-mode.
+        #[arg(long)]
+        verify_key_file: Vec<PathBuf>,
+        #[command(flatten)]
+        transport: TransportArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -115,6 +166,8 @@ pub enum SourcePull {
         #[command(flatten)]
         registry: RegistryArgs,
         #[command(flatten)]
+        transport: TransportArgs,
+        #[command(flatten)]
         output: OutputArgs,
     },
     /// An S3-compatible bucket.
@@ -135,6 +188,8 @@ pub enum SourcePull {
         secret_key: Option<String>,
         #[arg(long)]
         ignore_paths: Option<String>,
+        #[command(flatten)]
+        transport: TransportArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -340,6 +395,10 @@ fn source_pull(pull: SourcePull, out: &mut impl Write) -> anyhow::Result<ExitCod
             private_key_file,
             known_hosts_file,
             ignore_paths,
+            sparse_checkout,
+            verify_mode,
+            verify_key_file,
+            transport,
             output,
         } => {
             let mut auth = flux_source::git::GitAuth {
@@ -358,6 +417,21 @@ fn source_pull(pull: SourcePull, out: &mut impl Write) -> anyhow::Result<ExitCod
                 .as_deref()
                 .map(|p| read(p).map(|b| String::from_utf8_lossy(&b).into_owned()))
                 .transpose()?;
+            auth.client_cert = transport.client_cert()?;
+            auth.proxy = transport.proxy();
+            let verify = match verify_mode {
+                Some(mode) => {
+                    let mut keys = BTreeMap::new();
+                    for (i, file) in verify_key_file.iter().enumerate() {
+                        keys.insert(format!("key{i}.asc"), read(file)?);
+                    }
+                    Some(flux_source::git::GitVerify {
+                        mode: flux_source::git::VerifyMode::parse(&mode)?,
+                        keyring: flux_source::git::Keyring::from_secret_data(&keys)?,
+                    })
+                }
+                None => None,
+            };
             let spec = flux_source::git::GitSpec {
                 url,
                 reference: flux_source::git::GitRef {
@@ -371,11 +445,22 @@ fn source_pull(pull: SourcePull, out: &mut impl Write) -> anyhow::Result<ExitCod
                 ignore: ignore_paths,
                 shallow: true,
                 timeout: Some(std::time::Duration::from_secs(60)),
+                sparse_checkout,
+                verify,
                 ..Default::default()
             };
-            let outcome =
-                flux_source::git::fetch(&spec, &storage, "flux-system", "cli", None, false)?;
-            finish(&storage, outcome.artifact(), &output, out)
+            let fetched = flux_source::git::fetch_detailed(
+                &spec,
+                &storage,
+                "flux-system",
+                "cli",
+                None,
+                false,
+            )?;
+            if let Some(message) = &fetched.verified {
+                eprintln!("{message}");
+            }
+            finish(&storage, fetched.outcome.artifact(), &output, out)
         }
         SourcePull::Oci {
             url,
@@ -425,6 +510,7 @@ fn source_pull(pull: SourcePull, out: &mut impl Write) -> anyhow::Result<ExitCod
             password,
             ca_file,
             registry,
+            transport,
             output,
         } => {
             if url.starts_with("oci://") {
@@ -447,6 +533,8 @@ fn source_pull(pull: SourcePull, out: &mut impl Write) -> anyhow::Result<ExitCod
                 spec.auth.basic = Some((u, password.unwrap_or_default()));
             }
             spec.auth.ca_pem = ca_file.as_deref().map(read).transpose()?;
+            spec.auth.client_cert = transport.client_cert()?;
+            spec.auth.proxy = transport.proxy();
             let (_, index) =
                 flux_source::helm::fetch_repository(&spec, &storage, "flux-system", "cli", None)?;
             let artifact = flux_source::helm::fetch_chart_from_repository(
@@ -470,6 +558,7 @@ fn source_pull(pull: SourcePull, out: &mut impl Write) -> anyhow::Result<ExitCod
             access_key,
             secret_key,
             ignore_paths,
+            transport,
             output,
         } => {
             let spec = flux_source::bucket::BucketSpec {
@@ -482,6 +571,8 @@ fn source_pull(pull: SourcePull, out: &mut impl Write) -> anyhow::Result<ExitCod
                     secret_key,
                     timeout: std::time::Duration::from_secs(60),
                     ca_pem: None,
+                    client_cert: transport.client_cert()?,
+                    proxy: transport.proxy(),
                 },
                 prefix,
                 ignore: ignore_paths,
@@ -598,6 +689,71 @@ mod tests {
         };
         let err = run(command, &mut Vec::new()).expect_err("missing tag");
         assert_eq!(err.to_string(), "unable to resolve tag 'v9'");
+        assert!(!output.exists());
+    }
+
+    #[test]
+    fn sparse_checkout_and_verify_flags() {
+        if std::process::Command::new("git")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(repo.join("deploy")).expect("mkdir");
+        git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("deploy/app.yaml"), "kind: ConfigMap\n").expect("write");
+        std::fs::write(repo.join("README.md"), "x\n").expect("write");
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", "init"]);
+        let output = tmp.path().join("out.tar.gz");
+        let url = format!("file://{}", repo.display());
+        let parse = |extra: &[&str]| {
+            let mut args = vec![
+                "flux-rs",
+                "source",
+                "pull",
+                "git",
+                url.as_str(),
+                "--branch",
+                "main",
+                "-o",
+                output.to_str().expect("utf-8 path"),
+            ];
+            args.extend_from_slice(extra);
+            let cli = Cli::try_parse_from(args).expect("parses");
+            let Command::Source(command) = cli.command else {
+                panic!("expected the source command")
+            };
+            command
+        };
+        run(parse(&["--sparse-checkout", "deploy"]), &mut Vec::new()).expect("runs");
+        let file = std::fs::File::open(&output).expect("artifact written");
+        let unpacked = tmp.path().join("unpacked");
+        flux_source::extract::unpack_gz(
+            std::io::BufReader::new(file),
+            &unpacked,
+            &flux_source::extract::Limits::default(),
+            "out.tar.gz",
+        )
+        .expect("valid artifact");
+        assert!(unpacked.join("deploy/app.yaml").is_file());
+        assert!(!unpacked.join("README.md").exists());
+        std::fs::remove_file(&output).expect("rm");
+
+        // An unsigned commit with verification on: an error and no artifact.
+        let key = tmp.path().join("key.asc");
+        std::fs::write(&key, "not a key").expect("write");
+        let key_arg = key.to_str().expect("utf-8 path");
+        let err = run(
+            parse(&["--verify-mode", "HEAD", "--verify-key-file", key_arg]),
+            &mut Vec::new(),
+        )
+        .expect_err("bad key");
+        assert!(err.to_string().contains("key0.asc"), "{err}");
         assert!(!output.exists());
     }
 }

@@ -10,6 +10,7 @@ use gix::protocol::transport::client::blocking_io::http;
 use gix::remote::Direction;
 
 use super::select::{RemoteRef, Resolved};
+use super::verify::{SignedObjects, TagObject};
 use super::GitAuth;
 use crate::error::{Error, Result};
 
@@ -162,16 +163,33 @@ fn http_options(auth: &GitAuth, url: &str) -> Result<http::Options> {
             .extra_headers
             .push(format!("Authorization: Bearer {token}"));
     }
-    if let Some(pem) = &auth.ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| Error::Invalid {
-            what: "ca.crt",
-            value: url.to_string(),
-            reason: e.to_string(),
+    if auth.ca_pem.is_some() || auth.client_cert.is_some() || auth.proxy.is_some() {
+        // Fail early on bad PEM or proxy settings, with the field named.
+        let _checked = crate::tls::configure_blocking(
+            reqwest::blocking::Client::builder(),
+            auth.ca_pem.as_deref(),
+            auth.client_cert.as_ref(),
+            auth.proxy.as_ref(),
+        )
+        .map_err(|e| match e {
+            Error::Invalid { what, reason, .. } => Error::Invalid {
+                what,
+                value: url.to_string(),
+                reason,
+            },
+            other => other,
         })?;
+        let tls = auth.clone();
         let backend = http::reqwest::Options {
             configure_client: Some(Box::new(
                 move |builder: reqwest::blocking::ClientBuilder| {
-                    Ok::<_, gix::Error>(builder.tls_certs_merge(certs.clone()))
+                    crate::tls::configure_blocking(
+                        builder,
+                        tls.ca_pem.as_deref(),
+                        tls.client_cert.as_ref(),
+                        tls.proxy.as_ref(),
+                    )
+                    .map_err(|e| gix::Error::from_error(std::io::Error::other(e.to_string())))
                 },
             )),
             configure_request: None,
@@ -263,7 +281,8 @@ fn ls_remote_with(url: &str, auth: &GitAuth, ssh: Option<&SshFiles>) -> Result<V
     Ok(refs)
 }
 
-/// Clones `resolved` from `url` into `dir` (worktree checked out) and returns the commit hex.
+/// Clones `resolved` from `url` into `dir` (worktree checked out) and returns the commit (and
+/// the tag it was reached through) with their raw object bytes, for `spec.verify`.
 pub fn checkout(
     url: &str,
     auth: &GitAuth,
@@ -271,7 +290,7 @@ pub fn checkout(
     dir: &Path,
     shallow: bool,
     recurse_submodules: bool,
-) -> Result<String> {
+) -> Result<SignedObjects> {
     crate::tls::ensure_provider();
     validate_url(url)?;
     let ssh = ssh_files(url, auth)?;
@@ -382,7 +401,7 @@ fn checkout_with(
     shallow: bool,
     ssh: Option<&SshFiles>,
     submodule_depth: usize,
-) -> Result<String> {
+) -> Result<SignedObjects> {
     std::fs::create_dir_all(dir).map_err(Error::io("creating", dir))?;
     let mut prepare = gix::prepare_clone(url, dir)
         .map_err(git_err("clone", url))?
@@ -433,10 +452,65 @@ fn checkout_with(
         .main_worktree(gix::progress::Discard, &interrupt)
         .map_err(git_err("checkout", url))?;
     let head = repo.head_id().map_err(git_err("resolve HEAD", url))?;
+    let objects = signed_objects(&repo, head.detach(), resolved, url)?;
     if submodule_depth > 0 {
         checkout_submodules(&repo, url, auth, dir, submodule_depth)?;
     }
-    Ok(head.to_string())
+    Ok(objects)
+}
+
+/// Reads the raw commit and, for tag references, the tag object from the fresh clone.
+fn signed_objects(
+    repo: &gix::Repository,
+    head: gix::ObjectId,
+    resolved: &Resolved,
+    url: &str,
+) -> Result<SignedObjects> {
+    let commit_data = repo
+        .find_object(head)
+        .map_err(git_err("read commit", url))?
+        .data
+        .clone();
+    let tag_name = resolved
+        .reference
+        .as_deref()
+        .filter(|_| !resolved.exact_commit)
+        .and_then(|r| r.strip_prefix("refs/tags/"));
+    let tag = match tag_name {
+        None => None,
+        Some(name) => {
+            let full = format!("refs/tags/{name}");
+            let reference = repo
+                .try_find_reference(full.as_str())
+                .map_err(git_err("read tag", url))?
+                .ok_or_else(|| Error::Git {
+                    op: "read tag",
+                    url: url.to_string(),
+                    source: format!("tag reference {full} missing after clone").into(),
+                })?;
+            let id = reference
+                .target()
+                .try_id()
+                .map(ToOwned::to_owned)
+                .ok_or_else(|| Error::Git {
+                    op: "read tag",
+                    url: url.to_string(),
+                    source: format!("tag reference {full} is symbolic").into(),
+                })?;
+            let object = repo.find_object(id).map_err(git_err("read tag", url))?;
+            let data = (object.kind == gix::object::Kind::Tag).then(|| object.data.clone());
+            Some(TagObject {
+                name: name.to_string(),
+                id: id.to_string(),
+                data,
+            })
+        }
+    };
+    Ok(SignedObjects {
+        commit: head.to_string(),
+        commit_data,
+        tag,
+    })
 }
 
 /// Where a clone of `url` would be stored under `base` (one directory per URL).

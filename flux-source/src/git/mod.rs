@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod select;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ use crate::ignore::Rules;
 use crate::storage::Storage;
 
 pub use select::{GitRef, RemoteRef, Resolved};
+pub use verify::{GitVerify, Keyring, VerifyMode};
 
 /// Credentials and transport settings for a Git remote (from the `secretRef` keys of §2.4).
 #[derive(Debug, Clone, Default)]
@@ -28,6 +30,10 @@ pub struct GitAuth {
     pub ssh_identity: Option<Vec<u8>>,
     /// SSH `known_hosts` content (required for ssh).
     pub ssh_known_hosts: Option<String>,
+    /// HTTPS client certificate (`tls.crt`/`tls.key` of the secret).
+    pub client_cert: Option<crate::tls::ClientCert>,
+    /// HTTP(S) proxy (`proxySecretRef`).
+    pub proxy: Option<crate::tls::ProxyConfig>,
 }
 
 impl GitAuth {
@@ -47,12 +53,28 @@ impl GitAuth {
                 "bearerToken is mutually exclusive with username/password",
             ));
         }
+        let client_cert = match (data.get("tls.crt"), data.get("tls.key")) {
+            (Some(cert), Some(key)) => Some(crate::tls::ClientCert {
+                cert_pem: cert.clone(),
+                key_pem: key.clone(),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(Error::invalid(
+                    "git secret",
+                    "tls.crt/tls.key",
+                    "'tls.crt' and 'tls.key' must be set together",
+                ))
+            }
+        };
         Ok(GitAuth {
             basic,
             bearer_token,
             ca_pem: data.get("ca.crt").or_else(|| data.get("caFile")).cloned(),
             ssh_identity: data.get("identity").cloned(),
             ssh_known_hosts: text("known_hosts"),
+            client_cert,
+            proxy: None,
         })
     }
 }
@@ -83,6 +105,18 @@ pub struct GitSpec {
     pub shallow: bool,
     /// Bound on each Git network operation (`spec.timeout`, Flux default 60s).
     pub timeout: Option<std::time::Duration>,
+    /// `spec.sparseCheckout`: only these directories end up in the artifact.
+    pub sparse_checkout: Vec<String>,
+    /// `spec.verify`: signatures checked before any artifact is written.
+    pub verify: Option<GitVerify>,
+}
+
+/// What [`fetch_detailed`] did besides producing the outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitFetched {
+    pub outcome: FetchOutcome,
+    /// `SourceVerified` message when `spec.verify` was checked for a new artifact.
+    pub verified: Option<String>,
 }
 
 /// Runs `op` on its own thread and gives up after `timeout`. gix's blocking transports have no
@@ -125,6 +159,19 @@ pub fn fetch(
     current: Option<&Artifact>,
     content_unchanged: bool,
 ) -> Result<FetchOutcome> {
+    fetch_detailed(spec, storage, namespace, name, current, content_unchanged).map(|f| f.outcome)
+}
+
+/// [`fetch`], also reporting the verification result. With `spec.verify`, a signature that does
+/// not verify fails the fetch before any artifact is written (the previous one is kept).
+pub fn fetch_detailed(
+    spec: &GitSpec,
+    storage: &Storage,
+    namespace: &str,
+    name: &str,
+    current: Option<&Artifact>,
+    content_unchanged: bool,
+) -> Result<GitFetched> {
     let (url, auth) = (spec.url.clone(), spec.auth.clone());
     let remote_refs = with_timeout(spec.timeout, "ls-remote", &spec.url, move || {
         client::ls_remote(&url, &auth)
@@ -132,7 +179,10 @@ pub fn fetch(
     let resolved = select::resolve(&spec.reference, &remote_refs)?;
     if let (Some(current), Some(revision)) = (current, resolved.revision()) {
         if content_unchanged && current.has_revision(&revision) && storage.exists(current) {
-            return Ok(FetchOutcome::Unchanged(current.clone()));
+            return Ok(GitFetched {
+                outcome: FetchOutcome::Unchanged(current.clone()),
+                verified: None,
+            });
         }
     }
     let work = tempfile::Builder::new()
@@ -140,7 +190,7 @@ pub fn fetch(
         .tempdir()
         .map_err(Error::io("creating temp dir", std::env::temp_dir()))?;
     let checkout = work.path().join("checkout");
-    let commit = {
+    let objects = {
         let (url, auth, resolved, checkout, shallow, recurse) = (
             spec.url.clone(),
             spec.auth.clone(),
@@ -153,7 +203,15 @@ pub fn fetch(
             client::checkout(&url, &auth, &resolved, &checkout, shallow, recurse)
         })?
     };
+    let verified = match &spec.verify {
+        Some(verify) => Some(verify::verify(verify, &objects)?),
+        None => None,
+    };
+    let commit = objects.commit;
     let revision = resolved.revision_for(&commit);
+    if !spec.sparse_checkout.is_empty() {
+        sparse_prune(&checkout, &spec.sparse_checkout)?;
+    }
     apply_includes(&checkout, &spec.include)?;
     let rules = Rules::load(&checkout, spec.ignore.as_deref())?;
     let mut artifact = storage.new_artifact(
@@ -165,7 +223,63 @@ pub fn fetch(
     );
     let _lock = storage.lock(&artifact)?;
     storage.archive(&mut artifact, &checkout, Some(&rules))?;
-    Ok(FetchOutcome::New(artifact))
+    Ok(GitFetched {
+        outcome: FetchOutcome::New(artifact),
+        verified,
+    })
+}
+
+/// Keeps only the files under the `spec.sparseCheckout` directories, as go-git's sparse
+/// checkout does for Flux (an index entry stays when its path starts with one of the given
+/// strings; other files are not checked out and their directories not created), then checks
+/// that each listed directory exists, with Flux's error text.
+pub fn sparse_prune(checkout: &Path, dirs: &[String]) -> Result<()> {
+    for dir in dirs {
+        crate::extract::safe_relative(dir)?;
+    }
+    prune_dir(checkout, "", dirs)?;
+    for dir in dirs {
+        let path = checkout.join(crate::extract::safe_relative(dir)?);
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Err(Error::NotFound(format!(
+                "sparse checkout dir '{dir}' does not exist in repository"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Removes files of `dir` (relative path `rel`) not matched by `keep`; returns whether
+/// anything is left in it.
+fn prune_dir(dir: &Path, rel: &str, keep: &[String]) -> Result<bool> {
+    let mut left = false;
+    for entry in std::fs::read_dir(dir).map_err(Error::io("listing", dir))? {
+        let entry = entry.map_err(Error::io("listing", dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if rel.is_empty() && name == ".git" {
+            left = true;
+            continue;
+        }
+        let path = entry.path();
+        let child = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        let kind = entry.file_type().map_err(Error::io("stat", &path))?;
+        if kind.is_dir() {
+            if prune_dir(&path, &child, keep)? {
+                left = true;
+            } else {
+                std::fs::remove_dir(&path).map_err(Error::io("removing", &path))?;
+            }
+        } else if keep.iter().any(|k| child.starts_with(k.as_str())) {
+            left = true;
+        } else {
+            std::fs::remove_file(&path).map_err(Error::io("removing", &path))?;
+        }
+    }
+    Ok(left)
 }
 
 /// Extracts each include's tarball and moves `from_path` to `to_path` inside `checkout`.

@@ -2,6 +2,7 @@
 //! digest verification, and charts packaged from a directory (Git/Bucket artifacts).
 
 pub mod chart;
+pub mod deps;
 pub mod index;
 
 use std::collections::HashMap;
@@ -26,6 +27,10 @@ pub const CHART_MAX_SIZE: u64 = 10_485_760;
 pub struct HttpAuth {
     pub basic: Option<(String, String)>,
     pub ca_pem: Option<Vec<u8>>,
+    /// Client certificate for mutual TLS (`certSecretRef` `tls.crt`/`tls.key`).
+    pub client_cert: Option<crate::tls::ClientCert>,
+    /// `proxySecretRef`.
+    pub proxy: Option<crate::tls::ProxyConfig>,
 }
 
 /// A (non-OCI) HelmRepository.
@@ -53,12 +58,12 @@ impl HelmRepoSpec {
 /// runtime thread (use `spawn_blocking`).
 pub fn http_client(auth: &HttpAuth, timeout: Duration) -> Result<reqwest::blocking::Client> {
     crate::tls::ensure_provider();
-    let mut builder = reqwest::blocking::Client::builder().timeout(timeout);
-    if let Some(pem) = &auth.ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| Error::invalid("ca.crt", "", e.to_string()))?;
-        builder = builder.tls_certs_merge(certs);
-    }
+    let builder = crate::tls::configure_blocking(
+        reqwest::blocking::Client::builder().timeout(timeout),
+        auth.ca_pem.as_deref(),
+        auth.client_cert.as_ref(),
+        auth.proxy.as_ref(),
+    )?;
     builder.build().map_err(|e| Error::Http {
         method: "BUILD",
         url: String::new(),
@@ -304,7 +309,8 @@ pub enum ReconcileStrategy {
 }
 
 /// HelmChart from a GitRepository/Bucket artifact extracted at `source_root`: packages
-/// `chart_path` with Flux's version rules.
+/// `chart_path` with Flux's version rules. Missing dependencies are resolved anonymously by
+/// URL (see [`build_chart_from_dir_with`] for repository credentials).
 #[allow(clippy::too_many_arguments)]
 pub fn build_chart_from_dir(
     source_root: &Path,
@@ -316,8 +322,43 @@ pub fn build_chart_from_dir(
     namespace: &str,
     name: &str,
 ) -> Result<Artifact> {
-    let chart_dir = source_root.join(crate::extract::safe_relative(chart_path)?);
-    let (meta, _) = chart::load_meta(&chart_dir)?;
+    build_chart_from_dir_with(
+        source_root,
+        chart_path,
+        strategy,
+        source_revision,
+        values,
+        &deps::Repositories::default(),
+        storage,
+        namespace,
+        name,
+    )
+}
+
+/// [`build_chart_from_dir`] with settings for the dependency repositories: dependencies
+/// declared in `Chart.yaml` (or `requirements.yaml`) and missing from `charts/` are resolved
+/// into a staging copy of the chart (`helm dependency build`), which is then packaged.
+#[allow(clippy::too_many_arguments)]
+pub fn build_chart_from_dir_with(
+    source_root: &Path,
+    chart_path: &str,
+    strategy: ReconcileStrategy,
+    source_revision: &str,
+    values: &ValuesSpec,
+    repositories: &deps::Repositories,
+    storage: &Storage,
+    namespace: &str,
+    name: &str,
+) -> Result<Artifact> {
+    let source_dir = source_root.join(crate::extract::safe_relative(chart_path)?);
+    let (meta, _) = chart::load_meta(&source_dir)?;
+    let (_staging, chart_dir) = if deps::declared(&source_dir)?.is_empty() {
+        (None, source_dir)
+    } else {
+        let (tmp, copy) = deps::staging_copy(&source_dir)?;
+        deps::build(&copy, &source_dir, source_root, repositories)?;
+        (Some(tmp), copy)
+    };
     let mut version = meta.version.clone();
     if strategy == ReconcileStrategy::Revision {
         let hash = revision_hash(source_revision);

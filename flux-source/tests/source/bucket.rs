@@ -71,6 +71,8 @@ fn s3_bucket_prefix_ignore_and_etag_changes() {
         secret_key: Some(secret.into()),
         timeout: std::time::Duration::from_secs(30),
         ca_pem: None,
+        client_cert: None,
+        proxy: None,
     };
     let spec = BucketSpec {
         s3: config("SECRET"),

@@ -10,8 +10,11 @@
 
 mod bucket;
 mod git;
+mod git_features;
 mod helm;
+mod helm_deps;
 mod oci;
 mod perf;
 mod server;
 mod support;
+mod tls_proxy;

@@ -11,7 +11,7 @@ use flux_source::storage::Storage;
 
 use crate::support::*;
 
-fn registry(dir: &std::path::Path) -> Option<Server> {
+pub(crate) fn registry(dir: &std::path::Path) -> Option<Server> {
     let bin = require("docker-registry", "OCI test")?;
     let port = free_port();
     let config = dir.join("registry.yml");

@@ -169,6 +169,17 @@ pub fn lighttpd(
     git_root: Option<&Path>,
     user: (&str, &str),
 ) -> Option<Server> {
+    lighttpd_with(dir, docroot, git_root, user, "")
+}
+
+/// [`lighttpd`] with extra configuration lines (e.g. TLS).
+pub fn lighttpd_with(
+    dir: &Path,
+    docroot: &Path,
+    git_root: Option<&Path>,
+    user: (&str, &str),
+    extra: &str,
+) -> Option<Server> {
     let bin = require("lighttpd", "lighttpd-backed test")?;
     let port = free_port();
     let users = dir.join("lighttpd-users");
@@ -203,6 +214,7 @@ $HTTP["url"] =~ "^/git" {{
             root = git_root.display(),
         ));
     }
+    conf.push_str(extra);
     let conf_path = dir.join("lighttpd.conf");
     std::fs::write(&conf_path, conf).unwrap();
     Some(spawn(
