@@ -137,3 +137,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bootstrap(args) => cmd::bootstrap::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// clap checks every command's flags for clashes (ids, long/short names) only here.
+    #[test]
+    fn whole_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -149,6 +149,8 @@ pub enum SourcePull {
         output: OutputArgs,
     },
     /// A chart from a Helm repository (HTTP index or oci://).
+    // `--version` selects the chart version here, so the propagated `--version` flag is off.
+    #[command(disable_version_flag = true)]
     Helm {
         /// Repository URL (the directory holding index.yaml, or oci://host/path).
         url: String,
