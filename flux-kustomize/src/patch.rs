@@ -612,10 +612,24 @@ fn merge_list(field: &str, target: Vec<Value>, patch: &[Value], node: Node<'_>) 
     let elements = node.elements();
     match node.list_rule() {
         ListRule::Replace => replaced_list(patch),
-        ListRule::Infer => match merge_key_for(field, &target, patch) {
-            Some(key) => merge_by_key(target, patch, key, elements),
-            None => replaced_list(patch),
-        },
+        ListRule::Infer => {
+            let scalars = |v: &Value| !v.is_object() && !v.is_array();
+            // Kubernetes merges finalizers as a set (patchStrategy merge, no key).
+            if field == "finalizers" && target.iter().chain(patch).all(scalars) {
+                return merge_scalars(target, patch);
+            }
+            match merge_key_for(field, &target, patch) {
+                // Container and Service ports are keyed by port and protocol.
+                Some(key @ ("containerPort" | "port")) if field == "ports" => merge_by_keys(
+                    target,
+                    patch,
+                    &[key.to_string(), "protocol".into()],
+                    elements,
+                ),
+                Some(key) => merge_by_key(target, patch, key, elements),
+                None => replaced_list(patch),
+            }
+        }
         ListRule::Keys(keys) => match keys.as_slice() {
             [] => merge_scalars(target, patch),
             [key] => merge_by_key(target, patch, key, elements),
@@ -692,6 +706,23 @@ fn merge_by_keys(
     keys: &[String],
     elements: Node<'_>,
 ) -> Vec<Value> {
+    // kyaml keys only by the keys some element has a value for; with one left, the list
+    // merges as a single-key list.
+    let present: Vec<String> = keys
+        .iter()
+        .filter(|k| {
+            target
+                .iter()
+                .chain(patch)
+                .any(|v| v.get(k.as_str()).is_some())
+        })
+        .cloned()
+        .collect();
+    let keys = match present.as_slice() {
+        [] => keys,
+        [key] => return merge_by_key(target, patch, key, elements),
+        _ => present.as_slice(),
+    };
     let values =
         |v: &Value| -> Vec<Option<Value>> { keys.iter().map(|k| v.get(k).cloned()).collect() };
     let matches = |a: &[Option<Value>], b: &[Option<Value>]| {
