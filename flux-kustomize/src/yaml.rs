@@ -186,7 +186,10 @@ fn go_yaml_numbers(text: &str) -> Option<String> {
 fn might_hold_go_numbers(bytes: &[u8]) -> bool {
     bytes.windows(2).enumerate().any(|(i, w)| {
         let starts_run = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-        (w[0] == b'0' && starts_run && (w[1].is_ascii_digit() || w[1] == b'_'))
+        (w[0] == b'0'
+            && starts_run
+            && (w[1].is_ascii_digit()
+                || matches!(w[1], b'_' | b'x' | b'X' | b'o' | b'O' | b'b' | b'B')))
             || (w[0].is_ascii_digit() && w[1] == b'_')
             || (w[0] == b'-'
                 && w[1].is_ascii_digit()
@@ -305,7 +308,8 @@ fn go_number(plain: &str) -> Option<String> {
     let leading_zero = unsigned.len() > 1
         && unsigned.starts_with('0')
         && unsigned[1..].starts_with(|c: char| c.is_ascii_digit() || c == '_');
-    if !leading_zero && !unsigned.contains('_') {
+    let underscores = unsigned.contains('_');
+    if !unsigned.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
     let digits = unsigned.replace('_', "");
@@ -326,16 +330,23 @@ fn go_number(plain: &str) -> Option<String> {
         (10, lower.as_str())
     };
     let sign = if negative { "-" } else { "" };
+    // Go's integer syntax (base prefixes in either case, a leading `0` for octal); the
+    // text is rewritten only when its decimal form differs (`0X1F`, `+5`, `1_0`).
     if let Ok(n) = u64::from_str_radix(body, radix) {
         // Beyond i64 a negative number is no integer for Go; keep the text.
         if negative && n > i64::MAX.unsigned_abs() + 1 {
             return None;
         }
-        return Some(if n == 0 {
-            "0".into()
+        let decimal = if n == 0 {
+            "0".to_string()
         } else {
             format!("{sign}{n}")
-        });
+        };
+        return (decimal != plain).then_some(decimal);
+    }
+    if !leading_zero && !underscores {
+        // Other floats read the same under both schemas.
+        return None;
     }
     // Not an integer (`089`, `0644.5`, `1_000.5`): yaml.v3 tries a float.
     let float_like = body
@@ -477,7 +488,10 @@ fn write_number(out: &mut String, n: &serde_json::Number) {
     } else if let Some(f) = n.as_f64() {
         // Go prints integral floats below 1e21 without a fraction, and yaml.v2 then reads
         // them back as integers.
-        if f.fract() == 0.0 && f.abs() < 1e21 {
+        if f == 0.0 {
+            // Go writes -0 as `-0`, which yaml.v2 reads back as the integer 0.
+            out.push('0');
+        } else if f.fract() == 0.0 && f.abs() < 1e21 {
             let _ = write!(out, "{f:.0}");
         } else {
             out.push_str(&go_float(f));
@@ -1057,6 +1071,26 @@ mod tests {
         assert_eq!(v["block"], "mode: 0644\n");
         assert_eq!(v["quoted"], "0644");
         assert_eq!(v["float"], 644.5);
+        let more = parsed(
+            "a: [0X1F, 0O17, -0x1F, +0x1F, 0xff_ff, -0b11, 1__0, 1_, 1e1_0, +5, -0, 8080]\n",
+        );
+        assert_eq!(
+            more["a"],
+            serde_json::json!([
+                31,
+                15,
+                -31,
+                31,
+                65535,
+                -3,
+                10,
+                1,
+                10_000_000_000_u64,
+                5,
+                0,
+                8080
+            ])
+        );
         assert_eq!(v["date"], "2024-01-02T00:00:00Z");
     }
 
