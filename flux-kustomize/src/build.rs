@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::fieldspec::TransformerConfig;
 use crate::fs::{join_clean, FileSystem};
-use crate::resource::{Resource, ResourceList};
+use crate::resource::{Origin, Resource, ResourceList};
 use crate::types::{Kustomization, SortOptions, Var};
 use crate::{filters, generators, patch, yaml};
 
@@ -56,7 +56,10 @@ pub fn build_with(
         options,
         stack: Vec::new(),
         roots: std::cell::RefCell::default(),
+        build_metadata: Vec::new(),
+        openapi_chosen: false,
     };
+    let _schema = crate::openapi::BuildScope::enter();
     let mut acc = builder.accumulate(&dir, None)?;
     let top_file = acc.file.clone();
     generators::add_hash_suffixes(&mut acc.resources);
@@ -69,6 +72,8 @@ pub fn build_with(
     for r in &mut acc.resources {
         strip_build_annotations(r);
     }
+    filters::build_metadata(&mut acc.resources, &builder.build_metadata, &dir)
+        .map_err(|message| transform_err(&top_file, "buildMetadata", message))?;
     Ok(ResourceList::new(acc.resources))
 }
 
@@ -104,6 +109,13 @@ struct Builder<'a> {
     stack: Vec<PathBuf>,
     /// Canonical form of each kustomization directory seen, for the load restrictor.
     roots: std::cell::RefCell<HashMap<PathBuf, PathBuf>>,
+    /// The top kustomization's `buildMetadata`: when not empty, origins and
+    /// transformations are tracked through the whole tree (kustomize ignores the field
+    /// below the top).
+    build_metadata: Vec<String>,
+    /// Whether a kustomization chose the build's schema (`openapi:`); later ones are
+    /// ignored, as in kustomize.
+    openapi_chosen: bool,
 }
 
 /// Remote references that need a fetcher this library does not have.
@@ -242,6 +254,12 @@ impl Builder<'_> {
                     .into(),
             });
         }
+        if self.stack.is_empty() {
+            self.build_metadata.clone_from(&k.build_metadata);
+        }
+        if let Some(openapi) = &k.openapi {
+            self.choose_openapi(&kfile, dir, openapi)?;
+        }
         self.stack.push(real_dir);
         let result = self.accumulate_inner(dir, &kfile, &k, into);
         self.stack.pop();
@@ -296,7 +314,7 @@ impl Builder<'_> {
                 })?;
                 let mut loaded = Self::parse_resources(&path, &text)?;
                 for r in &mut loaded {
-                    r.origin = Some(crate::resource::Origin::File(path.clone()));
+                    r.origin = Some(Origin::file(&path));
                 }
                 append_resources(&mut acc.resources, &mut seen, loaded, kfile)?;
             }
@@ -332,18 +350,17 @@ impl Builder<'_> {
                 } else {
                     "ConfigMapGenerator"
                 };
-                r.origin = Some(crate::resource::Origin::Generator {
-                    kustomization: kfile.to_path_buf(),
-                    kind,
-                });
+                r.origin = Some(Origin::builtin(kfile, kind));
             }
         }
-        for entry in &k.generators {
-            let configs = self.plugin_configs(kfile, dir, entry)?;
-            for config in configs {
-                let mut read = |rel: &str| self.read_restricted(kfile, dir, rel);
-                generators::run_plugin(&config, &mut acc.resources, &mut read)
-                    .map_err(|e| e.in_file(kfile))?;
+        for (config, file) in self.plugin_configs(kfile, dir, &k.generators)? {
+            let mut read = |rel: &str| self.read_restricted(kfile, dir, rel);
+            let before = acc.resources.len();
+            generators::run_plugin(&config, &mut acc.resources, &mut read)
+                .map_err(|e| e.in_file(kfile))?;
+            for r in &mut acc.resources[before..] {
+                r.origin
+                    .get_or_insert_with(|| Origin::plugin(&config, &file));
             }
         }
         // Components, on top of what we have so far.
@@ -371,10 +388,29 @@ impl Builder<'_> {
                 .map_err(|e| within(kfile, "components", entry, e))?;
             acc.file = file;
         }
-        // Built-in transformers, in kustomize's order.
+        // Built-in transformers, in kustomize's order. While origins are tracked, each
+        // transformer kustomize configures from a field is recorded on every resource
+        // present when it ran (one per patch, label set, replica count or image).
+        let track = !self.build_metadata.is_empty();
+        let record = |resources: &mut [Resource], kind: &str, times: usize| {
+            if track && times > 0 {
+                let origin = std::sync::Arc::new(Origin::builtin(kfile, kind));
+                for r in resources {
+                    for _ in 0..times {
+                        r.record_transformation(&origin);
+                    }
+                }
+            }
+        };
         let mut read = |rel: &str| self.read_text(kfile, dir, rel);
         patch::strategic_merge_field(k, &mut acc.resources, &mut read)?;
+        record(
+            &mut acc.resources,
+            "PatchStrategicMergeTransformer",
+            usize::from(!k.patches_strategic_merge.is_empty()),
+        );
         patch::patches_field(k, &mut acc.resources, &mut read)?;
+        record(&mut acc.resources, "PatchTransformer", k.patches.len());
         let tc = acc.config.clone();
         let t = |field: &str, r: std::result::Result<(), String>| {
             r.map_err(|message| transform_err(kfile, field, message))
@@ -384,18 +420,21 @@ impl Builder<'_> {
                 "namespace",
                 filters::namespace(&mut acc.resources, ns, &tc.namespace),
             )?;
+            record(&mut acc.resources, "NamespaceTransformer", 1);
         }
         if let Some(prefix) = k.name_prefix.as_deref().filter(|s| !s.is_empty()) {
             t(
                 "namePrefix",
                 filters::prefix_suffix(&mut acc.resources, prefix, "", &tc.name_prefix),
             )?;
+            record(&mut acc.resources, "PrefixTransformer", 1);
         }
         if let Some(suffix) = k.name_suffix.as_deref().filter(|s| !s.is_empty()) {
             t(
                 "nameSuffix",
                 filters::prefix_suffix(&mut acc.resources, "", suffix, &tc.name_suffix),
             )?;
+            record(&mut acc.resources, "SuffixTransformer", 1);
         }
         for label in &k.labels {
             let specs = filters::label_specs(label, &tc);
@@ -403,6 +442,7 @@ impl Builder<'_> {
                 "labels",
                 filters::set_map_fields(&mut acc.resources, &label.pairs, &specs),
             )?;
+            record(&mut acc.resources, "LabelTransformer", 1);
         }
         if !k.common_labels.is_empty() {
             t(
@@ -410,6 +450,13 @@ impl Builder<'_> {
                 filters::set_map_fields(&mut acc.resources, &k.common_labels, &tc.common_labels),
             )?;
         }
+        // kustomize configures the commonLabels transformer whenever `labels` or
+        // `commonLabels` is set, even with no labels of its own.
+        record(
+            &mut acc.resources,
+            "LabelTransformer",
+            usize::from(!k.labels.is_empty() || !k.common_labels.is_empty()),
+        );
         if !k.common_annotations.is_empty() {
             t(
                 "commonAnnotations",
@@ -419,17 +466,29 @@ impl Builder<'_> {
                     &tc.common_annotations,
                 ),
             )?;
+            record(&mut acc.resources, "AnnotationsTransformer", 1);
         }
         patch::json6902_field(k, &mut acc.resources, &mut read)?;
+        record(
+            &mut acc.resources,
+            "PatchJson6902Transformer",
+            k.patches_json6902.len(),
+        );
         t(
             "replicas",
             filters::replicas(&mut acc.resources, &k.replicas, &tc.replicas),
         )?;
+        record(
+            &mut acc.resources,
+            "ReplicaCountTransformer",
+            k.replicas.len(),
+        );
         for image in k.images.iter().chain(&k.image_tags) {
             t(
                 "images",
                 filters::image(&mut acc.resources, image, &tc.images),
             )?;
+            record(&mut acc.resources, "ImageTagTransformer", 1);
         }
         for entry in &k.replacements {
             let replacements = match entry.get("path").and_then(Value::as_str) {
@@ -453,47 +512,110 @@ impl Builder<'_> {
                 )?;
             }
         }
-        // Transformer plugins configured from files or inline.
-        for entry in &k.transformers {
-            let configs = self.plugin_configs(kfile, dir, entry)?;
-            for config in configs {
-                let mut read = |rel: &str| self.read_text(kfile, dir, rel);
-                patch::run_transformer_plugin(&config, &mut acc.resources, &tc, &mut read)
-                    .map_err(|e| e.in_file(kfile))?;
+        record(
+            &mut acc.resources,
+            "ReplacementTransformer",
+            usize::from(!k.replacements.is_empty()),
+        );
+        // Transformer plugins configured inline or from files.
+        for (config, file) in self.plugin_configs(kfile, dir, &k.transformers)? {
+            let mut read = |rel: &str| self.read_text(kfile, dir, rel);
+            patch::run_transformer_plugin(&config, &mut acc.resources, &tc, &mut read)
+                .map_err(|e| e.in_file(kfile))?;
+            if track {
+                let origin = std::sync::Arc::new(Origin::plugin(&config, &file));
+                for r in &mut acc.resources {
+                    r.record_transformation(&origin);
+                }
             }
         }
-        for entry in &k.validators {
-            let _ = self.plugin_configs(kfile, dir, entry)?;
-        }
+        self.plugin_configs(kfile, dir, &k.validators)?;
         acc.vars.extend(k.vars.iter().cloned());
-        if k.sort_options.is_some() {
+        // Only the top kustomization's sortOptions count (not its components').
+        if k.sort_options.is_some() && self.stack.len() == 1 {
             acc.sort.clone_from(&k.sort_options);
         }
-        filters::build_metadata(&mut acc.resources, &k.build_metadata, dir)
-            .map_err(|message| transform_err(kfile, "buildMetadata", message))?;
         Ok(acc)
     }
 
-    /// Plugin configurations named by a `generators:`/`transformers:` entry: a file, a
-    /// directory of them (a kustomization), or inline YAML.
-    fn plugin_configs(&mut self, kfile: &Path, dir: &Path, entry: &str) -> Result<Vec<Value>> {
-        if entry.contains('\n') || entry.trim_start().starts_with("apiVersion:") {
-            return yaml::parse_documents(entry).map_err(|message| Error::Yaml {
+    /// The `openapi:` field: the first kustomization that names a schema (the top one
+    /// first) sets it for the rest of the build.
+    fn choose_openapi(
+        &mut self,
+        kfile: &Path,
+        dir: &Path,
+        openapi: &indexmap::IndexMap<String, String>,
+    ) -> Result<()> {
+        if self.openapi_chosen {
+            return Ok(());
+        }
+        let fail = |message: String| transform_err(kfile, "openapi", message);
+        let version = openapi.get("version").filter(|v| !v.is_empty());
+        match (openapi.get("path"), version) {
+            (Some(_), Some(_)) => Err(fail(
+                "builtin version and custom schema provided, cannot use both".into(),
+            )),
+            (Some(rel), None) => {
+                let (path, text) = self.read_text(kfile, dir, rel)?;
+                let schema = crate::openapi::OpenApi::parse(&text)
+                    .map_err(|message| Error::Yaml { path, message })?;
+                crate::openapi::set(Some(std::sync::Arc::new(schema)));
+                self.openapi_chosen = true;
+                Ok(())
+            }
+            (None, Some(v)) if v == crate::openapi::BUILTIN_VERSION => {
+                self.openapi_chosen = true;
+                Ok(())
+            }
+            (None, Some(v)) => Err(fail(format!(
+                "the specified OpenAPI version '{v}' is not built in (only {})",
+                crate::openapi::BUILTIN_VERSION
+            ))),
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// Plugin configurations of a `generators:`/`transformers:`/`validators:` field, each
+    /// with the file it came from, in kustomize's order: every inline configuration
+    /// first, then those read from files or directories (kustomizations).
+    fn plugin_configs(
+        &mut self,
+        kfile: &Path,
+        dir: &Path,
+        entries: &[String],
+    ) -> Result<Vec<(Value, PathBuf)>> {
+        let is_inline =
+            |entry: &str| entry.contains('\n') || entry.trim_start().starts_with("apiVersion:");
+        let mut out = Vec::new();
+        for entry in entries.iter().filter(|e| is_inline(e)) {
+            let docs = yaml::parse_documents(entry).map_err(|message| Error::Yaml {
                 path: kfile.to_path_buf(),
                 message,
-            });
+            })?;
+            out.extend(docs.into_iter().map(|d| (d, kfile.to_path_buf())));
         }
-        let path = join_clean(dir, entry);
-        if self.fs.is_dir(&path) {
-            let sub = self.accumulate(&path, None)?;
-            return Ok(sub
-                .resources
-                .into_iter()
-                .map(Resource::into_value)
-                .collect());
+        for entry in entries.iter().filter(|e| !is_inline(e)) {
+            let path = join_clean(dir, entry);
+            if self.fs.is_dir(&path) {
+                let sub = self.accumulate(&path, None)?;
+                out.extend(sub.resources.into_iter().map(|r| {
+                    let file = r
+                        .origin
+                        .as_ref()
+                        .and_then(|o| o.path.clone())
+                        .unwrap_or_else(|| path.clone());
+                    (r.into_value(), file)
+                }));
+                continue;
+            }
+            let (file, text) = self.read_text(kfile, dir, entry)?;
+            let docs = yaml::parse_documents(&text).map_err(|message| Error::Yaml {
+                path: file.clone(),
+                message,
+            })?;
+            out.extend(docs.into_iter().map(|d| (d, file.clone())));
         }
-        let (path, text) = self.read_text(kfile, dir, entry)?;
-        yaml::parse_documents(&text).map_err(|message| Error::Yaml { path, message })
+        Ok(out)
     }
 }
 
@@ -671,11 +793,15 @@ fn strip_build_annotations(r: &mut Resource) {
         let before = ann.len();
         ann.retain(|k, _| {
             !(k.starts_with("internal.config.kubernetes.io/")
-                || k.starts_with("config.kubernetes.io/")
-                    && matches!(
-                        k.as_str(),
-                        "config.kubernetes.io/index" | "config.kubernetes.io/path"
-                    )
+                // Origins are kustomize's to write: any found in the input go (kustomize
+                // removes them unless buildMetadata writes its own).
+                || matches!(
+                    k.as_str(),
+                    "config.kubernetes.io/index"
+                        | "config.kubernetes.io/path"
+                        | "config.kubernetes.io/origin"
+                        | "alpha.config.kubernetes.io/transformations"
+                )
                 || k == "kustomize.config.k8s.io/id"
                 || k == "kustomize.config.k8s.io/needs-hash"
                 || k == "kustomize.config.k8s.io/behavior")

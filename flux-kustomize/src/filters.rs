@@ -466,75 +466,69 @@ fn load_crd_type(
     }
 }
 
-/// `buildMetadata: [managedByLabel]` adds kustomize's managed-by label.
-pub(crate) fn build_metadata(resources: &mut [Resource], options: &[String], dir: &Path) -> Res {
+/// What `buildMetadata` asks of the top kustomization, done after the build as
+/// kustomize does: the managed-by label, `config.kubernetes.io/origin` and
+/// `alpha.config.kubernetes.io/transformations` (paths relative to `top`). Options of
+/// kustomizations below the top are ignored, as kustomize ignores them.
+pub(crate) fn build_metadata(resources: &mut [Resource], options: &[String], top: &Path) -> Res {
+    let mut label = false;
+    let mut origins = false;
+    let mut transformations = false;
     for option in options {
         match option.as_str() {
-            "managedByLabel" => {
-                for r in resources.iter_mut() {
-                    let meta = r.metadata_mut();
-                    let labels = meta
-                        .entry("labels")
-                        .or_insert_with(|| Value::Object(Map::new()));
-                    if let Some(l) = labels.as_object_mut() {
-                        l.insert(
-                            "app.kubernetes.io/managed-by".into(),
-                            Value::String("kustomize-v5.8.1".into()),
-                        );
-                    }
-                }
-            }
-            "originAnnotations" => {
-                for r in resources.iter_mut() {
-                    let Some(origin) = r.origin.clone() else {
-                        continue;
-                    };
-                    let text = match origin {
-                        crate::resource::Origin::File(path) => {
-                            format!("path: {}\n", relative_path(dir, &path))
-                        }
-                        crate::resource::Origin::Generator { kustomization, kind } => format!(
-                            "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n",
-                            relative_path(dir, &kustomization)
-                        ),
-                    };
-                    let meta = r.metadata_mut();
-                    let annotations = meta
-                        .entry("annotations")
-                        .or_insert_with(|| Value::Object(Map::new()));
-                    if !annotations.is_object() {
-                        *annotations = Value::Object(Map::new());
-                    }
-                    if let Some(a) = annotations.as_object_mut() {
-                        a.entry("config.kubernetes.io/origin")
-                            .or_insert(Value::String(text));
-                    }
-                }
-            }
-            "transformerAnnotations" => {}
+            "managedByLabel" => label = true,
+            "originAnnotations" => origins = true,
+            "transformerAnnotations" => transformations = true,
             other => return Err(format!("unknown buildMetadata option '{other}'")),
         }
     }
+    for r in resources.iter_mut() {
+        if label {
+            let meta = r.metadata_mut();
+            let labels = meta
+                .entry("labels")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !labels.is_object() {
+                *labels = Value::Object(Map::new());
+            }
+            if let Some(l) = labels.as_object_mut() {
+                l.insert(
+                    "app.kubernetes.io/managed-by".into(),
+                    Value::String("kustomize-v5.8.1".into()),
+                );
+            }
+        }
+        let origin = r
+            .origin
+            .as_ref()
+            .filter(|_| origins)
+            .map(|o| o.to_yaml(top, ""));
+        let applied = (transformations && !r.transformations.is_empty()).then(|| {
+            let mut text = String::new();
+            for t in &r.transformations {
+                text.push_str("- ");
+                text.push_str(&t.to_yaml(top, "  "));
+            }
+            text
+        });
+        for (key, text) in [
+            ("config.kubernetes.io/origin", origin),
+            ("alpha.config.kubernetes.io/transformations", applied),
+        ] {
+            let Some(text) = text else { continue };
+            let meta = r.metadata_mut();
+            let annotations = meta
+                .entry("annotations")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !annotations.is_object() {
+                *annotations = Value::Object(Map::new());
+            }
+            if let Some(a) = annotations.as_object_mut() {
+                a.insert(key.into(), Value::String(text));
+            }
+        }
+    }
     Ok(())
-}
-
-/// `to` relative to the directory `from` (both absolute and clean), with `..` steps.
-fn relative_path(from: &Path, to: &Path) -> String {
-    let from: Vec<_> = from.components().collect();
-    let to_parts: Vec<_> = to.components().collect();
-    let common = from
-        .iter()
-        .zip(&to_parts)
-        .take_while(|(a, b)| a == b)
-        .count();
-    let mut parts: Vec<String> =
-        std::iter::repeat_n("..".to_string(), from.len() - common).collect();
-    parts.extend(
-        to_parts[common..]
-            .iter()
-            .map(|c| c.as_os_str().to_string_lossy().to_string()),
-    );
-    parts.join("/")
 }
 
 /// Splits a replacement/var field path (`a.b[name=x].c`, with `\.` escapes).

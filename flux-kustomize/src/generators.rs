@@ -71,7 +71,28 @@ pub(crate) fn run_plugin(
             )))
         }
     };
-    let mut args: GeneratorArgs = serde_json::from_value(config.clone())
+    // The plugin object also has apiVersion, kind, metadata and maybe other fields;
+    // only the generator arguments are read (kustomize reads plugin configs leniently).
+    let known = [
+        "namespace",
+        "behavior",
+        "files",
+        "literals",
+        "envs",
+        "env",
+        "type",
+        "options",
+    ];
+    let arguments: serde_json::Map<String, Value> = config
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| known.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut args: GeneratorArgs = serde_json::from_value(Value::Object(arguments))
         .map_err(|e| Failure::Message(format!("{kind}: {e}")))?;
     let meta = config.get("metadata");
     args.name = meta

@@ -21,6 +21,7 @@ mod filters;
 pub mod flux;
 pub mod fs;
 mod generators;
+mod openapi;
 mod patch;
 pub mod postbuild;
 mod resource;

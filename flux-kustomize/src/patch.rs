@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::fieldspec::{FieldSpec, TransformerConfig};
 use crate::filters;
 use crate::generators::Failure;
+use crate::openapi::{ListRule, Node};
 use crate::resource::{Gvk, Resource};
 use crate::types::{scalar_string, Kustomization, Patch, Selector};
 use crate::yaml;
@@ -457,9 +458,19 @@ fn merge_key_for(field: &str, target: &[Value], patch: &[Value]) -> Option<&'sta
         .find(|key| elements().all(|v| v.get(*key).is_some()))
 }
 
-/// Applies a strategic-merge patch in place. Returns true when the patch deletes the
-/// whole object (`$patch: delete`).
+/// Applies a strategic-merge patch in place, with the merge keys of the build's schema
+/// (see [`crate::openapi`]). Returns true when the patch deletes the whole object
+/// (`$patch: delete`).
 pub fn strategic_merge(target: &mut Value, patch: &Value) -> std::result::Result<bool, String> {
+    let schema = crate::openapi::current();
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+    // kyaml takes the type from the first source that has one: the target.
+    let (api_version, kind) = if target.get("kind").is_some() {
+        (text(target, "apiVersion"), text(target, "kind"))
+    } else {
+        (text(patch, "apiVersion"), text(patch, "kind"))
+    };
+    let node = Node::for_resource(schema.as_deref(), &api_version, &kind);
     let Some(pmap) = patch.as_object() else {
         return Err("a strategic merge patch must be a map".into());
     };
@@ -486,7 +497,7 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) -> std::result::Result
     if !target.is_object() {
         *target = Value::Object(Map::new());
     }
-    merge_map(target, pmap);
+    merge_map(target, pmap, node);
     Ok(false)
 }
 
@@ -528,7 +539,7 @@ fn clean_new_subtree(v: &mut Value) {
     }
 }
 
-fn merge_map(target: &mut Value, patch: &Map<String, Value>) {
+fn merge_map(target: &mut Value, patch: &Map<String, Value>, node: Node<'_>) {
     let Some(t) = target.as_object_mut() else {
         return;
     };
@@ -554,7 +565,7 @@ fn merge_map(target: &mut Value, patch: &Map<String, Value>) {
                 _ => {
                     if t.get(key).is_some_and(Value::is_object) {
                         if let Some(child) = t.get_mut(key) {
-                            merge_map(child, pm);
+                            merge_map(child, pm, node.field(key));
                         }
                     } else {
                         let mut v = pv.clone();
@@ -570,7 +581,7 @@ fn merge_map(target: &mut Value, patch: &Map<String, Value>) {
                 let existing = t.get(key).and_then(Value::as_array).cloned();
                 match existing {
                     Some(titems) if !replace_all => {
-                        let merged = merge_list(key, titems, pitems);
+                        let merged = merge_list(key, titems, pitems, node.field(key));
                         t.insert(key.clone(), Value::Array(merged));
                     }
                     _ => {
@@ -587,17 +598,67 @@ fn merge_map(target: &mut Value, patch: &Map<String, Value>) {
     }
 }
 
-fn merge_list(field: &str, mut target: Vec<Value>, patch: &[Value]) -> Vec<Value> {
-    let Some(key) = merge_key_for(field, &target, patch) else {
-        let mut v = Value::Array(patch.to_vec());
-        strip_directives(&mut v);
-        return match v {
-            Value::Array(items) => items,
-            _ => Vec::new(),
-        };
-    };
-    // kustomize merges with the patch's elements first (kyaml's list prepend), then
-    // the target's elements the patch did not mention.
+/// The patch's list with its directives dropped, for lists that are replaced.
+fn replaced_list(patch: &[Value]) -> Vec<Value> {
+    let mut v = Value::Array(patch.to_vec());
+    strip_directives(&mut v);
+    match v {
+        Value::Array(items) => items,
+        _ => Vec::new(),
+    }
+}
+
+fn merge_list(field: &str, target: Vec<Value>, patch: &[Value], node: Node<'_>) -> Vec<Value> {
+    let elements = node.elements();
+    match node.list_rule() {
+        ListRule::Replace => replaced_list(patch),
+        ListRule::Infer => {
+            let scalars = |v: &Value| !v.is_object() && !v.is_array();
+            // Kubernetes merges finalizers as a set (patchStrategy merge, no key).
+            if field == "finalizers" && target.iter().chain(patch).all(scalars) {
+                return merge_scalars(target, patch);
+            }
+            match merge_key_for(field, &target, patch) {
+                // Container and Service ports are keyed by port and protocol.
+                Some(key @ ("containerPort" | "port")) if field == "ports" => merge_by_keys(
+                    target,
+                    patch,
+                    &[key.to_string(), "protocol".into()],
+                    elements,
+                ),
+                Some(key) => merge_by_key(target, patch, key, elements),
+                None => replaced_list(patch),
+            }
+        }
+        ListRule::Keys(keys) => match keys.as_slice() {
+            [] => merge_scalars(target, patch),
+            [key] => merge_by_key(target, patch, key, elements),
+            _ => merge_by_keys(target, patch, &keys, elements),
+        },
+        ListRule::Scalars => merge_scalars(target, patch),
+    }
+}
+
+/// A list of scalars merged as a set (kyaml): the patch's values, then the target's
+/// values the patch did not have.
+fn merge_scalars(target: Vec<Value>, patch: &[Value]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::with_capacity(target.len() + patch.len());
+    for item in replaced_list(patch).into_iter().chain(target) {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// Merges maps by one key. kustomize merges with the patch's elements first (kyaml's
+/// list prepend), then the target's elements the patch did not mention.
+fn merge_by_key(
+    mut target: Vec<Value>,
+    patch: &[Value],
+    key: &str,
+    elements: Node<'_>,
+) -> Vec<Value> {
     let mut used = vec![false; target.len()];
     let mut out = Vec::with_capacity(target.len() + patch.len());
     for item in patch {
@@ -623,7 +684,7 @@ fn merge_list(field: &str, mut target: Vec<Value>, patch: &[Value]) -> Vec<Value
             }
             (_, Some(p)) => {
                 let mut merged = std::mem::take(&mut target[p]);
-                merge_map(&mut merged, im);
+                merge_map(&mut merged, im, elements);
                 out.push(merged);
             }
         }
@@ -634,6 +695,84 @@ fn merge_list(field: &str, mut target: Vec<Value>, patch: &[Value]) -> Vec<Value
         }
     }
     out
+}
+
+/// Merges maps by several keys (`x-kubernetes-list-map-keys`). Two elements match when
+/// their key values agree wherever both have one. kyaml then lists the patch's new
+/// elements first and every target element after them, in the target's order.
+fn merge_by_keys(
+    mut target: Vec<Value>,
+    patch: &[Value],
+    keys: &[String],
+    elements: Node<'_>,
+) -> Vec<Value> {
+    // kyaml keys only by the keys some element has a value for; with one left, the list
+    // merges as a single-key list.
+    let present: Vec<String> = keys
+        .iter()
+        .filter(|k| {
+            target
+                .iter()
+                .chain(patch)
+                .any(|v| v.get(k.as_str()).is_some())
+        })
+        .cloned()
+        .collect();
+    let keys = match present.as_slice() {
+        [] => keys,
+        [key] => return merge_by_key(target, patch, key, elements),
+        _ => present.as_slice(),
+    };
+    let values =
+        |v: &Value| -> Vec<Option<Value>> { keys.iter().map(|k| v.get(k).cloned()).collect() };
+    let matches = |a: &[Option<Value>], b: &[Option<Value>]| {
+        let mut common = false;
+        for (x, y) in a.iter().zip(b) {
+            match (x, y) {
+                (Some(x), Some(y)) if x == y => common = true,
+                (Some(_), Some(_)) => return false,
+                _ => {}
+            }
+        }
+        common
+    };
+    let target_values: Vec<_> = target.iter().map(values).collect();
+    let mut deleted = vec![false; target.len()];
+    let mut used = vec![false; target.len()];
+    let mut new_items = Vec::new();
+    for item in patch {
+        let Some(im) = item.as_object() else {
+            continue;
+        };
+        let mine = values(item);
+        let pos = (0..target.len()).find(|&i| !used[i] && matches(&target_values[i], &mine));
+        if let Some(p) = pos {
+            used[p] = true;
+        }
+        match (im.get("$patch").and_then(Value::as_str), pos) {
+            (Some("delete"), Some(p)) => deleted[p] = true,
+            (Some("delete"), None) => {}
+            (Some("replace"), Some(p)) => {
+                let mut v = item.clone();
+                strip_directives(&mut v);
+                target[p] = v;
+            }
+            (_, None) => {
+                let mut v = item.clone();
+                strip_directives(&mut v);
+                new_items.push(v);
+            }
+            (_, Some(p)) => merge_map(&mut target[p], im, elements),
+        }
+    }
+    new_items.extend(
+        target
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !deleted[*i])
+            .map(|(_, t)| t),
+    );
+    new_items
 }
 
 /// Runs a builtin transformer plugin configuration from `transformers:`.

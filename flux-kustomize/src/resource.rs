@@ -29,8 +29,9 @@ impl Gvk {
         }
     }
 
-    /// Whether kustomize's built-in schema (Kubernetes 1.21 plus a few later kinds)
-    /// knows this apiVersion and kind as cluster-scoped. Unknown kinds are namespaced.
+    /// Whether kustomize's built-in schema (Kubernetes 1.21 plus a few later kinds), or
+    /// else the build's `openapi:` schema, knows this apiVersion and kind as
+    /// cluster-scoped. Unknown kinds are namespaced.
     pub fn is_cluster_scoped(&self) -> bool {
         let matches_api_version = |a: &str| {
             if self.group.is_empty() {
@@ -41,9 +42,14 @@ impl Gvk {
                     == Some(self.version.as_str())
             }
         };
-        CLUSTER_SCOPED
+        if CLUSTER_SCOPED
             .iter()
             .any(|(a, k)| *k == self.kind && matches_api_version(a))
+        {
+            return true;
+        }
+        // Kinds kustomize does not know take their scope from an `openapi:` schema.
+        crate::openapi::declares_cluster_scoped(&self.group, &self.version, &self.kind)
     }
 
     /// kustomize's legacy order: selected kinds first and last, the rest by
@@ -249,16 +255,131 @@ pub struct Resource {
     pub(crate) behavior: Option<String>,
     /// Where the resource came from, for `buildMetadata: [originAnnotations]`.
     pub(crate) origin: Option<Origin>,
+    /// Transformers run over the resource while origins were tracked, in order.
+    pub(crate) transformations: Vec<std::sync::Arc<Origin>>,
 }
 
-/// The origin of a resource: a file, or a generator configured in a kustomization.
-#[derive(Debug, Clone)]
-pub(crate) enum Origin {
-    File(std::path::PathBuf),
-    Generator {
-        kustomization: std::path::PathBuf,
-        kind: &'static str,
-    },
+/// Where a resource, or a transformation applied to it, came from (kustomize's
+/// `Origin`), for `buildMetadata`: the file a resource was read from, or the file
+/// configuring the generator or transformer (`configuredIn`) and that plugin's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub path: Option<std::path::PathBuf>,
+    pub configured_in: Option<std::path::PathBuf>,
+    pub configured_by: Option<PluginId>,
+}
+
+/// `configuredBy`: the apiVersion, kind, name and namespace of a plugin configuration
+/// (`builtin` and the plugin kind for kustomization fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PluginId {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+}
+
+impl Origin {
+    /// A resource read from `path`.
+    pub fn file(path: &std::path::Path) -> Self {
+        Self {
+            path: Some(path.to_path_buf()),
+            configured_in: None,
+            configured_by: None,
+        }
+    }
+
+    /// A builtin generator or transformer configured by a field of `kustomization`.
+    pub fn builtin(kustomization: &std::path::Path, kind: &str) -> Self {
+        Self {
+            path: None,
+            configured_in: Some(kustomization.to_path_buf()),
+            configured_by: Some(PluginId {
+                api_version: "builtin".into(),
+                kind: kind.into(),
+                name: String::new(),
+                namespace: String::new(),
+            }),
+        }
+    }
+
+    /// A plugin configured by the object `config`, read from `file`.
+    pub fn plugin(config: &Value, file: &std::path::Path) -> Self {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+        let meta = config.get("metadata");
+        Self {
+            path: None,
+            configured_in: Some(file.to_path_buf()),
+            configured_by: Some(PluginId {
+                api_version: text(config.get("apiVersion")),
+                kind: text(config.get("kind")),
+                name: text(meta.and_then(|m| m.get("name"))),
+                namespace: text(meta.and_then(|m| m.get("namespace"))),
+            }),
+        }
+    }
+
+    /// The YAML kustomize writes for it (kyaml, fields in the struct's order), paths
+    /// relative to the build's top directory `top`. Every line after the first is
+    /// indented by `indent`.
+    pub fn to_yaml(&self, top: &std::path::Path, indent: &str) -> String {
+        let mut lines: Vec<String> = Vec::new();
+        let scalar = |s: &str| {
+            yaml::to_yaml(&Value::String(s.to_string()))
+                .trim_end()
+                .to_string()
+        };
+        if let Some(path) = &self.path {
+            lines.push(format!("path: {}", scalar(&relative_path(top, path))));
+        }
+        if let Some(file) = &self.configured_in {
+            lines.push(format!(
+                "configuredIn: {}",
+                scalar(&relative_path(top, file))
+            ));
+        }
+        if let Some(by) = &self.configured_by {
+            lines.push("configuredBy:".into());
+            for (key, value) in [
+                ("apiVersion", &by.api_version),
+                ("kind", &by.kind),
+                ("name", &by.name),
+                ("namespace", &by.namespace),
+            ] {
+                if !value.is_empty() {
+                    lines.push(format!("  {key}: {}", scalar(value)));
+                }
+            }
+        }
+        let mut out = String::new();
+        for (i, line) in lines.iter().enumerate() {
+            if i > 0 {
+                out.push_str(indent);
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// `to` relative to the directory `from` (both absolute and clean), with `..` steps.
+fn relative_path(from: &std::path::Path, to: &std::path::Path) -> String {
+    let from: Vec<_> = from.components().collect();
+    let to_parts: Vec<_> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut parts: Vec<String> =
+        std::iter::repeat_n("..".to_string(), from.len() - common).collect();
+    parts.extend(
+        to_parts[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().to_string()),
+    );
+    parts.join("/")
 }
 
 impl Resource {
@@ -270,6 +391,17 @@ impl Resource {
             needs_hash: false,
             behavior: None,
             origin: None,
+            transformations: Vec::new(),
+        }
+    }
+
+    /// Records a transformer run over this resource; a resource with no origin yet takes
+    /// the transformer's as its origin, as kustomize does.
+    pub(crate) fn record_transformation(&mut self, origin: &std::sync::Arc<Origin>) {
+        if self.origin.is_none() {
+            self.origin = Some(Origin::clone(origin));
+        } else {
+            self.transformations.push(std::sync::Arc::clone(origin));
         }
     }
 

@@ -90,7 +90,7 @@ pub struct Kustomization {
 
 /// configMapGenerator / secretGenerator entry.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct GeneratorArgs {
     #[serde(deserialize_with = "de_opt_string")]
     pub name: Option<String>,
@@ -113,7 +113,7 @@ pub struct GeneratorArgs {
 
 /// generatorOptions (global or per generator).
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct GeneratorOptions {
     #[serde(deserialize_with = "de_string_map")]
     pub labels: IndexMap<String, String>,
@@ -125,7 +125,7 @@ pub struct GeneratorOptions {
 
 /// A field spec as written in configurations and `labels[].fields`.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct FieldSpecArgs {
     pub group: Option<String>,
     pub version: Option<String>,
@@ -136,7 +136,7 @@ pub struct FieldSpecArgs {
 
 /// A `labels:` entry.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Label {
     #[serde(deserialize_with = "de_string_map")]
     pub pairs: IndexMap<String, String>,
@@ -147,7 +147,7 @@ pub struct Label {
 
 /// An `images:` entry.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Image {
     #[serde(deserialize_with = "de_opt_string")]
     pub name: Option<String>,
@@ -162,7 +162,7 @@ pub struct Image {
 
 /// A `replicas:` entry.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Replica {
     pub name: String,
     pub count: i64,
@@ -171,7 +171,7 @@ pub struct Replica {
 /// A resource selector (`target:` of patches).
 #[allow(clippy::struct_field_names)]
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Selector {
     pub group: Option<String>,
     pub version: Option<String>,
@@ -184,7 +184,7 @@ pub struct Selector {
 
 /// Options of a `patches:` entry.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct PatchOptions {
     pub allow_name_change: bool,
     pub allow_kind_change: bool,
@@ -193,7 +193,7 @@ pub struct PatchOptions {
 /// A `patches:` or `patchesJson6902:` entry.
 #[allow(clippy::struct_field_names)]
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Patch {
     pub path: Option<String>,
     pub patch: Option<String>,
@@ -203,7 +203,7 @@ pub struct Patch {
 
 /// A `vars:` entry.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Var {
     pub name: String,
     #[serde(rename = "objref")]
@@ -214,7 +214,7 @@ pub struct Var {
 
 /// The object a var reads from.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct VarTarget {
     pub api_version: Option<String>,
     pub group: Option<String>,
@@ -226,7 +226,7 @@ pub struct VarTarget {
 
 /// The field a var reads.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct VarFieldRef {
     #[serde(rename = "fieldpath")]
     pub field_path: String,
@@ -234,7 +234,7 @@ pub struct VarFieldRef {
 
 /// `sortOptions:`.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct SortOptions {
     pub order: Option<String>,
     pub legacy_sort_options: Option<LegacySortOptions>,
@@ -242,7 +242,7 @@ pub struct SortOptions {
 
 /// `sortOptions.legacySortOptions`.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct LegacySortOptions {
     pub order_first: Vec<String>,
     pub order_last: Vec<String>,

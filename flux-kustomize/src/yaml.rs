@@ -13,8 +13,10 @@ use serde_json::Value;
 
 /// Parses every non-empty document of a multi-document YAML stream.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
-    let adjusted = go_yaml_folding(text);
-    let text = adjusted.as_deref().unwrap_or(text);
+    let folded = go_yaml_folding(text);
+    let text = folded.as_deref().unwrap_or(text);
+    let numbers = go_yaml_numbers(text);
+    let text = numbers.as_deref().unwrap_or(text);
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
         let mut value = Value::deserialize(doc).map_err(|e| e.to_string())?;
@@ -63,28 +65,18 @@ fn indent_of(line: &str) -> usize {
 /// more-indented one. An empty line at that spot gives the same value under the spec's
 /// rules, so we add one before parsing. Literal blocks are skipped untouched.
 fn go_yaml_folding(text: &str) -> Option<String> {
-    let has_fold = text.contains('>');
-    let has_zero = text.contains(" 0");
-    if !has_fold && !has_zero {
+    if !text.contains('>') {
         return None;
     }
-    let mut lines: Vec<std::borrow::Cow<'_, str>> =
-        text.split('\n').map(std::borrow::Cow::Borrowed).collect();
+    let lines: Vec<&str> = text.split('\n').collect();
     let mut inserts: Vec<usize> = Vec::new();
-    let mut changed = false;
     let mut i = 0;
     while i < lines.len() {
-        let Some((folded, explicit)) = block_header(&lines[i]) else {
-            if has_zero {
-                if let Some(line) = leading_zero_number(&lines[i]) {
-                    lines[i] = std::borrow::Cow::Owned(line);
-                    changed = true;
-                }
-            }
+        let Some((folded, explicit)) = block_header(lines[i]) else {
             i += 1;
             continue;
         };
-        let parent = indent_of(&lines[i]);
+        let parent = indent_of(lines[i]);
         let mut j = i + 1;
         let mut block_indent = None;
         let mut previous_normal = false;
@@ -113,7 +105,7 @@ fn go_yaml_folding(text: &str) -> Option<String> {
         }
         i = j.max(i + 1);
     }
-    if inserts.is_empty() && !changed {
+    if inserts.is_empty() {
         return None;
     }
     let mut out = String::with_capacity(text.len() + inserts.len());
@@ -131,38 +123,248 @@ fn go_yaml_folding(text: &str) -> Option<String> {
     Some(out)
 }
 
-/// go-yaml reads a plain `0644` as the octal integer 420 (and `08` as 8), where the YAML
-/// 1.2 core schema keeps a string. Rewrites such a block value to its decimal form.
-fn leading_zero_number(line: &str) -> Option<String> {
-    let end = line.trim_end_matches(['\r', ' ']);
-    let (body, _) = match end.find(" #") {
-        Some(i) => (&end[..i], &end[i..]),
-        None => (end, ""),
-    };
-    let body = body.trim_end();
-    let start = body.rfind(' ')? + 1;
-    let token = &body[start..];
-    let before = body[..start].trim_end();
-    let value_position = before.ends_with(':') || before == "-" || before.ends_with(" -");
-    if !value_position
-        || token.len() < 2
-        || !token.starts_with('0')
-        || !token.bytes().all(|b| b.is_ascii_digit())
-        || before.matches('"').count() % 2 == 1
-        || before.matches('\'').count() % 2 == 1
-    {
+/// kyaml resolves plain scalars as yaml.v3 does, which differs from serde's YAML 1.2
+/// core schema for numbers: YAML 1.1 octals (`0644` is 420, `-012` is -10), leading
+/// zeros that are not octal (`089` is the float 89), and `_` separators (`1_000`). This
+/// finds such plain scalars anywhere (block or flow, after anchors and `!!int` tags) with
+/// an event parser and rewrites each to its decimal value. Quoted scalars, block scalars
+/// and `!!str` keep their text.
+fn go_yaml_numbers(text: &str) -> Option<String> {
+    if !might_hold_go_numbers(text.as_bytes()) {
         return None;
     }
-    let value = if token.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-        i64::from_str_radix(&token[1..], 8).ok()?
-    } else {
-        token.parse::<i64>().ok()?
+    let mut parser = saphyr_parser::Parser::new_from_str(text);
+    // Event positions count characters; map them to byte offsets.
+    let char_offsets: Option<Vec<usize>> =
+        (!text.is_ascii()).then(|| text.char_indices().map(|(i, _)| i).collect());
+    let byte_at = |index: usize| match &char_offsets {
+        Some(offsets) => offsets.get(index).copied().unwrap_or(text.len()),
+        None => index,
     };
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    while let Some(event) = parser.next_event() {
+        // A document serde cannot read either: leave it to serde's error.
+        let Ok((event, span)) = event else {
+            return None;
+        };
+        let saphyr_parser::Event::Scalar(value, saphyr_parser::ScalarStyle::Plain, _, tag) = event
+        else {
+            continue;
+        };
+        let core_tag = tag.map(|t| t.is_yaml_core_schema().then(|| t.suffix.clone()));
+        let replacement = match core_tag.as_ref().map(|t| t.as_deref()) {
+            None => go_number(&value).or_else(|| go_timestamp(&value)),
+            Some(Some("int")) => go_number(&value),
+            Some(Some("timestamp")) => go_timestamp(&value),
+            Some(_) => None,
+        };
+        let Some(decimal) = replacement else {
+            continue;
+        };
+        let (start, end) = (byte_at(span.start.index()), byte_at(span.end.index()));
+        if text.get(start..end) == Some(value.as_ref()) {
+            edits.push((start, end, decimal));
+        }
+    }
+    if edits.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end, decimal) in edits {
+        out.push_str(&text[at..start]);
+        out.push_str(&decimal);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    Some(out)
+}
+
+/// A cheap look for a digit run that starts with `0` followed by a digit or `_`, holds a
+/// `_` between digits, or looks like a date (`2024-1`): only then is the event parser
+/// worth running.
+fn might_hold_go_numbers(bytes: &[u8]) -> bool {
+    bytes.windows(2).enumerate().any(|(i, w)| {
+        let starts_run = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        (w[0] == b'0'
+            && starts_run
+            && (w[1].is_ascii_digit()
+                || matches!(w[1], b'_' | b'x' | b'X' | b'o' | b'O' | b'b' | b'B')))
+            || (w[0].is_ascii_digit() && w[1] == b'_')
+            || (w[0] == b'-'
+                && w[1].is_ascii_digit()
+                && i >= 4
+                && bytes[i - 4..i].iter().all(u8::is_ascii_digit))
+    })
+}
+
+/// yaml.v3 reads a plain scalar in one of its timestamp layouts (`2006-1-2`,
+/// `2006-1-2T15:4:5.999999999Z07:00` with `T` or `t`, `2006-1-2 15:4:5.999999999` in
+/// UTC) as a time, which kustomize then writes as RFC 3339 with nanoseconds
+/// (`2024-01-02T00:00:00Z`). Returns that text, double-quoted, or None.
+fn go_timestamp(plain: &str) -> Option<String> {
+    /// One or two digits, as Go's time parser reads `1`, `2`, `15`, `4`, `5`.
+    fn number(s: &[u8], at: &mut usize) -> Option<u32> {
+        let mut n = 0;
+        let start = *at;
+        while *at < s.len() && *at - start < 2 && s[*at].is_ascii_digit() {
+            n = n * 10 + u32::from(s[*at] - b'0');
+            *at += 1;
+        }
+        (*at > start).then_some(n)
+    }
+    fn expect(s: &[u8], at: &mut usize, c: u8) -> Option<()> {
+        (s.get(*at) == Some(&c)).then(|| *at += 1)
+    }
+    let s = plain.as_bytes();
+    if s.len() < 8 || !s[..4].iter().all(u8::is_ascii_digit) || s[4] != b'-' {
+        return None;
+    }
+    let year: u32 = plain[..4].parse().ok()?;
+    let mut at = 5;
+    let month = number(s, &mut at)?;
+    expect(s, &mut at, b'-')?;
+    let day = number(s, &mut at)?;
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > days_in_month {
+        return None;
+    }
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    if at == s.len() {
+        return Some(format!("\"{date}T00:00:00Z\""));
+    }
+    let zoned = match s[at] {
+        b'T' | b't' => true,
+        b' ' => false,
+        _ => return None,
+    };
+    at += 1;
+    let hour = number(s, &mut at)?;
+    expect(s, &mut at, b':')?;
+    let minute = number(s, &mut at)?;
+    expect(s, &mut at, b':')?;
+    let second = number(s, &mut at)?;
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut fraction = String::new();
+    if s.get(at) == Some(&b'.') {
+        at += 1;
+        let start = at;
+        while at < s.len() && s[at].is_ascii_digit() {
+            at += 1;
+        }
+        if at == start {
+            return None;
+        }
+        fraction = plain[start..at.min(start + 9)]
+            .trim_end_matches('0')
+            .to_string();
+    }
+    let zone = if zoned {
+        match s.get(at) {
+            Some(b'Z') if at + 1 == s.len() => "Z".to_string(),
+            Some(b'+' | b'-') if s.len() == at + 6 && s[at + 3] == b':' => {
+                let digits = [1, 2, 4, 5].iter().all(|&i| s[at + i].is_ascii_digit());
+                let hours: u32 = plain[at + 1..at + 3].parse().ok()?;
+                let minutes: u32 = plain[at + 4..at + 6].parse().ok()?;
+                if !digits || hours > 23 || minutes > 59 {
+                    return None;
+                }
+                if hours == 0 && minutes == 0 {
+                    "Z".to_string()
+                } else {
+                    plain[at..].to_string()
+                }
+            }
+            _ => return None,
+        }
+    } else if at == s.len() {
+        "Z".to_string()
+    } else {
+        return None;
+    };
+    let dot = if fraction.is_empty() { "" } else { "." };
     Some(format!(
-        "{}{value}{}",
-        &line[..start],
-        &line[start + token.len()..]
+        "\"{date}T{hour:02}:{minute:02}:{second:02}{dot}{fraction}{zone}\""
     ))
+}
+
+/// The decimal text of a plain scalar that yaml.v3 reads as a number while the YAML 1.2
+/// core schema would not read it the same (see [`go_yaml_numbers`]), else None.
+fn go_number(plain: &str) -> Option<String> {
+    let (negative, unsigned) = match plain.as_bytes().first()? {
+        b'-' => (true, &plain[1..]),
+        b'+' => (false, &plain[1..]),
+        _ => (false, plain),
+    };
+    let leading_zero = unsigned.len() > 1
+        && unsigned.starts_with('0')
+        && unsigned[1..].starts_with(|c: char| c.is_ascii_digit() || c == '_');
+    let underscores = unsigned.contains('_');
+    if !unsigned.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let digits = unsigned.replace('_', "");
+    if digits.is_empty() || !digits.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let lower = digits.to_ascii_lowercase();
+    let (radix, body) = if let Some(hex) = lower.strip_prefix("0x") {
+        (16, hex)
+    } else if let Some(oct) = lower.strip_prefix("0o") {
+        (8, oct)
+    } else if let Some(bin) = lower.strip_prefix("0b") {
+        (2, bin)
+    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|b| b.is_ascii_digit())
+    {
+        (8, &lower[1..])
+    } else {
+        (10, lower.as_str())
+    };
+    let sign = if negative { "-" } else { "" };
+    // Go's integer syntax (base prefixes in either case, a leading `0` for octal); the
+    // text is rewritten only when its decimal form differs (`0X1F`, `+5`, `1_0`).
+    if let Ok(n) = u64::from_str_radix(body, radix) {
+        // Beyond i64 a negative number is no integer for Go; keep the text.
+        if negative && n > i64::MAX.unsigned_abs() + 1 {
+            return None;
+        }
+        let decimal = if n == 0 {
+            "0".to_string()
+        } else {
+            format!("{sign}{n}")
+        };
+        return (decimal != plain).then_some(decimal);
+    }
+    if !leading_zero && !underscores {
+        // Other floats read the same under both schemas.
+        return None;
+    }
+    // Not an integer (`089`, `0644.5`, `1_000.5`): yaml.v3 tries a float.
+    let float_like = body
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'e' || b == b'-' || b == b'+')
+        && radix != 16
+        && radix != 2;
+    if !float_like || radix == 8 && lower.starts_with("0o") {
+        return None;
+    }
+    let value: f64 = format!("{sign}{digits}").parse().ok()?;
+    value.is_finite().then(|| {
+        if value.fract() == 0.0 && value.abs() < 1e15 {
+            format!("{value:.0}")
+        } else {
+            format!("{value:?}")
+        }
+    })
 }
 
 /// Resolves YAML merge keys (`<<: *anchor`): keys of the merged maps fill in what the
@@ -286,7 +488,10 @@ fn write_number(out: &mut String, n: &serde_json::Number) {
     } else if let Some(f) = n.as_f64() {
         // Go prints integral floats below 1e21 without a fraction, and yaml.v2 then reads
         // them back as integers.
-        if f.fract() == 0.0 && f.abs() < 1e21 {
+        if f == 0.0 {
+            // Go writes -0 as `-0`, which yaml.v2 reads back as the integer 0.
+            out.push('0');
+        } else if f.fract() == 0.0 && f.abs() < 1e21 {
             let _ = write!(out, "{f:.0}");
         } else {
             out.push_str(&go_float(f));
@@ -657,27 +862,8 @@ fn is_base60(s: &str) -> bool {
 }
 
 fn is_timestamp(s: &str) -> bool {
-    // yaml.v2 resolves plain timestamps in a few layouts starting with YYYY-M-D.
-    let b = s.as_bytes();
-    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
-        return false;
-    }
-    let date_end = s.find(['T', 't', ' ']).unwrap_or(s.len());
-    let date: Vec<&str> = s[..date_end].split('-').collect();
-    if date.len() != 3
-        || date[1].is_empty()
-        || date[1].len() > 2
-        || date[2].is_empty()
-        || date[2].len() > 2
-        || !date[1..]
-            .iter()
-            .all(|p| p.bytes().all(|c| c.is_ascii_digit()))
-    {
-        return false;
-    }
-    // yaml.v2 only accepts "2006-1-2" and the RFC3339-like layouts; be strict on the
-    // date-only form and accept the rest when time parts are present.
-    date_end == s.len() || s[date_end + 1..].contains(':')
+    // yaml.v2 resolves plain timestamps in the same layouts as yaml.v3, valid dates only.
+    go_timestamp(s).is_some()
 }
 
 /// Widest line yaml.v2 aims for: it breaks a flow scalar at the first space past it.
@@ -859,6 +1045,80 @@ fn write_literal(out: &mut String, s: &str, indent: usize) {
 
 #[cfg(test)]
 mod tests {
+    fn parsed(text: &str) -> Value {
+        parse_documents(text).unwrap().remove(0)
+    }
+
+    #[test]
+    fn octal_looking_scalars_read_as_go_yaml_reads_them_in_block_and_flow() {
+        let v = parsed(
+            "flow: [0644, 089, \"0644\", -012, +012, 00, 0o17, 0x1F]\n\
+             map: {mode: 0644, n: 1_000}\n\
+             multi: [\n  0600,\n  0700\n]\n\
+             anchored: &m 0640\nalias: *m\ntagged: !!int 0644\nstr: !!str 0644\n\
+             block: |\n  mode: 0644\nquoted: '0644'\nfloat: 0644.5\ndate: 2024-01-02\n",
+        );
+        assert_eq!(
+            v["flow"],
+            serde_json::json!([420, 89, "0644", -10, 10, 0, 15, 31])
+        );
+        assert_eq!(v["map"], serde_json::json!({"mode": 420, "n": 1000}));
+        assert_eq!(v["multi"], serde_json::json!([384, 448]));
+        assert_eq!(v["anchored"], 416);
+        assert_eq!(v["alias"], 416);
+        assert_eq!(v["tagged"], 420);
+        assert_eq!(v["str"], "0644");
+        assert_eq!(v["block"], "mode: 0644\n");
+        assert_eq!(v["quoted"], "0644");
+        assert_eq!(v["float"], 644.5);
+        let more = parsed(
+            "a: [0X1F, 0O17, -0x1F, +0x1F, 0xff_ff, -0b11, 1__0, 1_, 1e1_0, +5, -0, 8080]\n",
+        );
+        assert_eq!(
+            more["a"],
+            serde_json::json!([
+                31,
+                15,
+                -31,
+                31,
+                65535,
+                -3,
+                10,
+                1,
+                10_000_000_000_u64,
+                5,
+                0,
+                8080
+            ])
+        );
+        assert_eq!(v["date"], "2024-01-02T00:00:00Z");
+    }
+
+    #[test]
+    fn plain_timestamps_become_rfc3339_as_kustomize_prints_them() {
+        let v = parsed(
+            "a: 2024-1-2\nb: 2024-01-02T03:04:05.120+01:00\nc: 2024-01-02 03:04:05\n\
+             d: 2024-13-02\ne: 2024-01-02 03:04:05 Z\nf: \"2024-01-02\"\ng: [2024-02-29]\n\
+             h: 2023-02-29\ni: 2024-01-02T3:4:5Z\n",
+        );
+        assert_eq!(v["a"], "2024-01-02T00:00:00Z");
+        assert_eq!(v["b"], "2024-01-02T03:04:05.12+01:00");
+        assert_eq!(v["c"], "2024-01-02T03:04:05Z");
+        assert_eq!(v["d"], "2024-13-02");
+        assert_eq!(v["e"], "2024-01-02 03:04:05 Z");
+        assert_eq!(v["f"], "2024-01-02");
+        assert_eq!(v["g"], serde_json::json!(["2024-02-29T00:00:00Z"]));
+        assert_eq!(v["h"], "2023-02-29");
+        assert_eq!(v["i"], "2024-01-02T03:04:05Z");
+    }
+
+    #[test]
+    fn number_rewrite_counts_characters_after_non_ascii_text() {
+        let v = parsed("note: caf\u{e9} \u{1f389}\nmode: 0644\n");
+        assert_eq!(v["mode"], 420);
+        assert_eq!(v["note"], "caf\u{e9} \u{1f389}");
+    }
+
     use super::*;
     use serde_json::json;
 
