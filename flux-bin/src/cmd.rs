@@ -3,6 +3,7 @@
 pub mod build;
 pub mod charts;
 pub mod completion;
+pub mod diff;
 pub mod envsubst;
 pub mod helm;
 pub mod install;
