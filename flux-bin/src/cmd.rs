@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod charts;
+pub mod cluster_read;
 pub mod completion;
 pub mod diff;
 pub mod envsubst;

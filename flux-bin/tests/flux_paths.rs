@@ -81,6 +81,7 @@ fn real_repository_kustomizations_build() {
                 strict_substitute: false,
                 local_sources: BTreeMap::new(),
                 show_secrets: false,
+                known_objects: Vec::new(),
             };
             let report = render::render_kustomization(&options, decrypt.as_ref(), charts.as_ref())
                 .map_err(|e| e.to_string())?;

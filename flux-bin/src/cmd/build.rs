@@ -43,7 +43,8 @@ pub struct BuildKustomizationArgs {
     /// The local directory matching the Kustomization's spec.path.
     #[arg(long)]
     pub path: PathBuf,
-    /// The file holding the Flux Kustomization object (required: offline mode).
+    /// The file holding the Flux Kustomization object (offline); without it the object and its
+    /// substituteFrom ConfigMaps/Secrets are read from the cluster (KUBECONFIG).
     #[arg(long, value_name = "FILE")]
     pub kustomization_file: Option<PathBuf>,
     /// Do not read anything from a cluster: postBuild.substituteFrom is skipped.
@@ -200,15 +201,18 @@ pub fn render_kustomization_args(
     args: &BuildKustomizationArgs,
     path: &Path,
 ) -> anyhow::Result<Report> {
-    let Some(file) = &args.kustomization_file else {
-        bail!(
-            "reading Kustomization {}/{} from a cluster is not supported yet: pass --kustomization-file FILE (and --dry-run)",
-            args.namespace,
-            args.name
-        );
+    let (object, known_objects) = match &args.kustomization_file {
+        Some(file) => (
+            read_kustomization_file(file, &args.namespace, &args.name)?,
+            Vec::new(),
+        ),
+        None if args.dry_run => bail!(
+            "--dry-run needs --kustomization-file FILE: without it the Kustomization is read from the cluster"
+        ),
+        None => super::cluster_read::kustomization_and_inputs(&args.namespace, &args.name)?,
     };
-    let object = read_kustomization_file(file, &args.namespace, &args.name)?;
     let options = render::KustomizationOptions {
+        known_objects,
         object,
         path: path.to_path_buf(),
         root: args.root.clone(),
@@ -226,7 +230,7 @@ pub fn render_kustomization_args(
 
 fn build_kustomization(args: &BuildKustomizationArgs) -> anyhow::Result<ExitCode> {
     if !args.dry_run && args.kustomization_file.is_some() {
-        eprintln!("► offline build: postBuild.substituteFrom objects are looked up among the objects of this render only (use --dry-run to skip them as flux does)");
+        eprintln!("► --kustomization-file without --dry-run: postBuild.substituteFrom objects are looked up among the objects of this render only (use --dry-run to skip them as flux does)");
     }
     let report = render_kustomization_args(args, &args.path)?;
     let failures: Vec<String> = report

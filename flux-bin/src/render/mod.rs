@@ -90,6 +90,9 @@ pub struct KustomizationOptions {
     pub local_sources: BTreeMap<String, PathBuf>,
     /// Keep decrypted Secret values in the output instead of masking them.
     pub show_secrets: bool,
+    /// Objects that already exist (ConfigMaps and Secrets read from a cluster), visible to
+    /// `substituteFrom` and `valuesFrom` like rendered ones.
+    pub known_objects: Vec<Value>,
 }
 
 /// The knobs the renderer itself uses, whichever entry point started it.
@@ -254,7 +257,14 @@ pub fn render_cluster(
         recursive: true,
         skip_substitute_from: false,
     };
-    Ok(run_from(root, entry, settings, decrypt, charts))
+    Ok(run_from(
+        root,
+        entry,
+        settings,
+        BTreeMap::new(),
+        decrypt,
+        charts,
+    ))
 }
 
 /// Renders one Flux Kustomization object against a local directory, as
@@ -314,13 +324,19 @@ pub fn render_kustomization(
         recursive: options.recursive,
         skip_substitute_from: options.dry_run,
     };
-    Ok(run_from(root, entry, settings, decrypt, charts))
+    let known = options
+        .known_objects
+        .iter()
+        .map(|o| (object_key(o), o.clone()))
+        .collect();
+    Ok(run_from(root, entry, settings, known, decrypt, charts))
 }
 
 fn run_from(
     root: PathBuf,
     entry: Pending,
     settings: Settings,
+    known: BTreeMap<String, Value>,
     decrypt: &dyn Decrypt,
     charts: &dyn ChartRenderer,
 ) -> Report {
@@ -334,7 +350,7 @@ fn run_from(
             .pointer("/spec/sourceRef")
             .map(|r| source_key(r, &entry.namespace)),
         local_urls: BTreeSet::new(),
-        index: BTreeMap::new(),
+        index: known,
         units: Vec::new(),
         seen: BTreeSet::new(),
         kustomizations: Vec::new(),
