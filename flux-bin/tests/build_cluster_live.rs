@@ -1,6 +1,6 @@
-//! `flux-rs build kustomization NAME --path DIR` without `--kustomization-file`: the Flux
-//! Kustomization and its `substituteFrom` ConfigMaps/Secrets are read from a cluster (here
-//! the Kubernetes-API-compatible test server).
+//! `flux-rs build|diff kustomization NAME --path DIR` without `--kustomization-file`: the
+//! Flux Kustomization and its `substituteFrom` ConfigMaps/Secrets are read from a cluster
+//! (here the Kubernetes-API-compatible test server); `diff` compares with the live objects.
 
 // Test helpers panic on purpose: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used)]
@@ -31,8 +31,8 @@ fn flux_rs(kubeconfig: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_the_kustomization_and_substitute_from_objects_from_the_cluster() {
+/// A test server with our CRDs, the fleet's `apps` Kustomization and cluster-only variables.
+async fn cluster() -> flux_testenv::TestEnv {
     let env = flux_testenv::TestEnv::start().await.unwrap();
     let manifests =
         flux_bin::install::manifests(&flux_bin::install::InstallOptions::default()).unwrap();
@@ -60,6 +60,12 @@ async fn reads_the_kustomization_and_substitute_from_objects_from_the_cluster() 
         "metadata": {"name": "cluster-secrets", "namespace": "flux-system"},
         "data": {"redis_password": "bGl2ZQ=="}}))
         .unwrap();
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_the_kustomization_and_substitute_from_objects_from_the_cluster() {
+    let env = cluster().await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     env.write_kubeconfig(&kubeconfig).unwrap();
@@ -99,5 +105,82 @@ async fn reads_the_kustomization_and_substitute_from_objects_from_the_cluster() 
     assert!(
         stderr.contains("Kustomization flux-system/nope not found in the cluster"),
         "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_kustomization_against_live_objects() {
+    let env = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    env.write_kubeconfig(&kubeconfig).unwrap();
+    let args = [
+        "diff",
+        "kustomization",
+        "apps",
+        "--path",
+        "examples/fleet/apps/staging",
+        "--age-key-file=examples/fleet/demo.agekey",
+    ];
+    let run =
+        |kubeconfig: PathBuf| tokio::task::spawn_blocking(move || flux_rs(&kubeconfig, &args));
+    // Nothing applied yet: every object is created.
+    let (code, stdout, stderr) = run(kubeconfig.clone()).await.unwrap();
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("► Kustomization/flux-system/apps"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  + Deployment/podinfo/podinfo created"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("drifted"), "{stdout}");
+
+    // Apply the render as it is, then change one live object by hand.
+    let build = [
+        "build",
+        "kustomization",
+        "apps",
+        "--path",
+        "examples/fleet/apps/staging",
+        "--age-key-file=examples/fleet/demo.agekey",
+        "--show-secrets",
+    ];
+    let k = kubeconfig.clone();
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || flux_rs(&k, &build))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let mut objects = flux_kustomize::yaml::parse_documents(&stdout).unwrap();
+    // Namespaces first, as kustomize-controller applies them.
+    objects.sort_by_key(|o| o["kind"] != "Namespace");
+    for object in objects {
+        env.create_object(object).unwrap();
+    }
+    let (code, stdout, stderr) = run(kubeconfig.clone()).await.unwrap();
+    assert_eq!(code, 0, "in sync: {stdout}{stderr}");
+
+    let client = env.client().unwrap();
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client, "podinfo");
+    deployments
+        .patch(
+            "podinfo",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    let (code, stdout, stderr) = run(kubeconfig).await.unwrap();
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("  ~ Deployment/podinfo/podinfo drifted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("-  replicas: 5"), "{stdout}");
+    assert!(
+        !stdout.contains("podinfo-demo-password") && !stdout.contains("fleet-demo-api-token"),
+        "{stdout}"
     );
 }

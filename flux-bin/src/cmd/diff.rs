@@ -23,17 +23,19 @@ pub enum DiffCommand {
     /// deleted or drifted (with a unified diff of their YAML); Secret values are masked.
     /// Exit code 0: no differences, 1: differences, 2: error.
     Cluster(DiffClusterArgs),
-    /// Compare the build of one Flux Kustomization with a previous render or a git revision.
+    /// Compare the build of one Flux Kustomization with the cluster, a previous render or a git revision.
     ///
-    /// Builds like `build kustomization` (the object from --kustomization-file), then
-    /// compares with the same build at --against-ref, or with the unit of the same name in
-    /// a `build cluster --output-dir` directory (--against-dir). Exit codes as `diff cluster`.
+    /// Builds like `build kustomization` (the object from --kustomization-file, or from the
+    /// cluster), then compares with the same build at --against-ref, with the unit of the
+    /// same name in a `build cluster --output-dir` directory (--against-dir), or, with
+    /// neither, with the live objects: a server-side dry-run apply of each existing object
+    /// against its live state, as flux diff does. Exit codes as `diff cluster`.
     Kustomization(DiffKustomizationArgs),
 }
 
-/// What to compare against (exactly one).
+/// What to compare against (at most one).
 #[derive(Debug, clap::Args)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 pub struct Against {
     /// A directory written by `flux-rs build cluster --output-dir`.
     #[arg(long, value_name = "DIR")]
@@ -116,7 +118,7 @@ fn diff_cluster(args: &DiffClusterArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     let Some(reference) = &args.against.against_ref else {
-        bail!("pass --against-dir DIR or --against-ref GITREF");
+        bail!("diff cluster needs --against-dir DIR or --against-ref GITREF");
     };
     let now = render_at(&args.path, true)?;
     let checkout = GitCheckout::new(&args.path, reference)?;
@@ -144,7 +146,7 @@ fn diff_kustomization(args: &DiffKustomizationArgs) -> anyhow::Result<ExitCode> 
         return Ok(report_diff(&before, &Snapshot::from_report(&now)));
     }
     let Some(reference) = &args.against.against_ref else {
-        bail!("pass --against-dir DIR or --against-ref GITREF");
+        return diff_live(build);
     };
     let mut now_args = clone_args(build);
     now_args.show_secrets = true;
@@ -171,6 +173,28 @@ fn diff_kustomization(args: &DiffKustomizationArgs) -> anyhow::Result<ExitCode> 
         &Snapshot::from_report(&then).without(&skipped),
         &Snapshot::from_report(&now).without(&skipped),
     ))
+}
+
+/// Against the cluster: live objects vs a server-side dry-run apply of the render.
+fn diff_live(build: &BuildKustomizationArgs) -> anyhow::Result<ExitCode> {
+    let mut now_args = clone_args(build);
+    now_args.show_secrets = true;
+    let now = render_kustomization_args(&now_args, &build.path)?;
+    check_failures(&now, &build.path)?;
+    let mut before = Snapshot::default();
+    let mut after = Snapshot::default();
+    for unit in &now.units {
+        let Outcome::Rendered(objects) = &unit.outcome else {
+            continue;
+        };
+        let states = super::cluster_read::live_states(objects)?;
+        let (live, applied): (Vec<Option<serde_json::Value>>, Vec<serde_json::Value>) =
+            states.into_iter().unzip();
+        let live: Vec<serde_json::Value> = live.into_iter().flatten().collect();
+        before.units.insert(unit.id(), Snapshot::index(&live));
+        after.units.insert(unit.id(), Snapshot::index(&applied));
+    }
+    Ok(report_diff(&before, &after))
 }
 
 fn clone_args(args: &BuildKustomizationArgs) -> BuildKustomizationArgs {

@@ -92,6 +92,11 @@ impl Snapshot {
         Ok(Self { units })
     }
 
+    /// Objects keyed by their `Kind/namespace/name`.
+    pub fn index(objects: &[Value]) -> BTreeMap<String, Value> {
+        index(objects)
+    }
+
     /// Drops the given units (e.g. ones the other side could not render offline).
     pub fn without(mut self, units: &[String]) -> Self {
         for unit in units {
