@@ -161,6 +161,39 @@ async fn diff_kustomization_against_live_objects() {
     let (code, stdout, stderr) = run(kubeconfig.clone()).await.unwrap();
     assert_eq!(code, 0, "in sync: {stdout}{stderr}");
 
+    // The last apply also left an object this render no longer has: it would be pruned.
+    env.patch_status(
+        "kustomize.toolkit.fluxcd.io/v1",
+        "Kustomization",
+        Some("flux-system"),
+        "apps",
+        json!({"inventory": {"entries": [
+            {"id": "podinfo_podinfo_apps_Deployment", "v": "v1"},
+            {"id": "podinfo_old-config__ConfigMap", "v": "v1"},
+            {"id": "_old-role_rbac.authorization.k8s.io_ClusterRole", "v": "v1"},
+        ]}}),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(kubeconfig.clone()).await.unwrap();
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("  - ConfigMap/podinfo/old-config deleted\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  - ClusterRole/old-role deleted\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("Deployment/podinfo/podinfo"), "{stdout}");
+    env.patch_status(
+        "kustomize.toolkit.fluxcd.io/v1",
+        "Kustomization",
+        Some("flux-system"),
+        "apps",
+        json!({"inventory": {"entries": []}}),
+    )
+    .unwrap();
+
     let client = env.client().unwrap();
     let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
         kube::Api::namespaced(client, "podinfo");

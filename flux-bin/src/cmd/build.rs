@@ -196,11 +196,19 @@ pub fn read_kustomization_file(file: &Path, namespace: &str, name: &str) -> anyh
     )
 }
 
-/// Renders what `build kustomization` (and the offline `diff kustomization`) need.
+/// Renders what `build kustomization` (and `diff kustomization`) need.
 pub fn render_kustomization_args(
     args: &BuildKustomizationArgs,
     path: &Path,
 ) -> anyhow::Result<Report> {
+    Ok(render_kustomization_object(args, path)?.0)
+}
+
+/// Like [`render_kustomization_args`], also returning the Flux Kustomization object used.
+pub fn render_kustomization_object(
+    args: &BuildKustomizationArgs,
+    path: &Path,
+) -> anyhow::Result<(Report, Value)> {
     let (object, known_objects) = match &args.kustomization_file {
         Some(file) => (
             read_kustomization_file(file, &args.namespace, &args.name)?,
@@ -213,7 +221,7 @@ pub fn render_kustomization_args(
     };
     let options = render::KustomizationOptions {
         known_objects,
-        object,
+        object: object.clone(),
         path: path.to_path_buf(),
         root: args.root.clone(),
         recursive: args.recursive,
@@ -224,8 +232,9 @@ pub fn render_kustomization_args(
     };
     let decrypt = super::keys::decryptor(&args.age_key_files, &args.pgp_key_files)?;
     let charts = super::charts::renderer();
-    render::render_kustomization(&options, decrypt.as_ref(), charts.as_ref())
-        .with_context(|| format!("building Kustomization {}/{}", args.namespace, args.name))
+    let report = render::render_kustomization(&options, decrypt.as_ref(), charts.as_ref())
+        .with_context(|| format!("building Kustomization {}/{}", args.namespace, args.name))?;
+    Ok((report, object))
 }
 
 fn build_kustomization(args: &BuildKustomizationArgs) -> anyhow::Result<ExitCode> {

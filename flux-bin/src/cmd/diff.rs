@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use super::build::{parse_local_sources, render_kustomization_args, BuildKustomizationArgs};
+use super::build::{
+    parse_local_sources, render_kustomization_args, render_kustomization_object,
+    BuildKustomizationArgs,
+};
 use crate::render::diff::{compare, format, Snapshot};
 use crate::render::{self, Outcome, RenderOptions, Report, SOPS_MASK};
 
@@ -179,22 +182,66 @@ fn diff_kustomization(args: &DiffKustomizationArgs) -> anyhow::Result<ExitCode> 
 fn diff_live(build: &BuildKustomizationArgs) -> anyhow::Result<ExitCode> {
     let mut now_args = clone_args(build);
     now_args.show_secrets = true;
-    let now = render_kustomization_args(&now_args, &build.path)?;
+    let (now, object) = render_kustomization_object(&now_args, &build.path)?;
     check_failures(&now, &build.path)?;
     let mut before = Snapshot::default();
     let mut after = Snapshot::default();
-    for unit in &now.units {
+    for (i, unit) in now.units.iter().enumerate() {
         let Outcome::Rendered(objects) = &unit.outcome else {
             continue;
         };
         let states = super::cluster_read::live_states(objects)?;
         let (live, applied): (Vec<Option<serde_json::Value>>, Vec<serde_json::Value>) =
             states.into_iter().unzip();
-        let live: Vec<serde_json::Value> = live.into_iter().flatten().collect();
+        let mut live: Vec<serde_json::Value> = live.into_iter().flatten().collect();
+        let applied = Snapshot::index(&applied);
+        if i == 0 {
+            // What the last apply left (status.inventory) and this render no longer has
+            // would be pruned.
+            for stale in inventory_objects(&object) {
+                if !applied.contains_key(&crate::render::diff::object_key(&stale)) {
+                    live.push(stale);
+                }
+            }
+        }
         before.units.insert(unit.id(), Snapshot::index(&live));
-        after.units.insert(unit.id(), Snapshot::index(&applied));
+        after.units.insert(unit.id(), applied);
     }
     Ok(report_diff(&before, &after))
+}
+
+/// The objects of a Kustomization's `status.inventory`, as stubs (`<ns>_<name>_<group>_<kind>`
+/// ids, Flux's format; version from `v`).
+fn inventory_objects(kustomization: &serde_json::Value) -> Vec<serde_json::Value> {
+    let Some(entries) = kustomization
+        .pointer("/status/inventory/entries")
+        .and_then(serde_json::Value::as_array)
+    else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let id = entry.get("id")?.as_str()?;
+            let version = entry
+                .get("v")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("v1");
+            let mut parts = id.splitn(4, '_');
+            let (ns, name, group, kind) =
+                (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+            let api_version = if group.is_empty() {
+                version.to_string()
+            } else {
+                format!("{group}/{version}")
+            };
+            let mut metadata = serde_json::json!({"name": name});
+            if !ns.is_empty() {
+                metadata["namespace"] = serde_json::json!(ns);
+            }
+            Some(serde_json::json!({"apiVersion": api_version, "kind": kind, "metadata": metadata}))
+        })
+        .collect()
 }
 
 fn clone_args(args: &BuildKustomizationArgs) -> BuildKustomizationArgs {

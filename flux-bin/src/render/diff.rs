@@ -110,8 +110,14 @@ fn index(objects: &[Value]) -> BTreeMap<String, Value> {
     objects
         .iter()
         .filter(|o| !o.is_null())
-        .map(|o| (object_id(o), o.clone()))
+        .map(|o| (object_key(o), o.clone()))
         .collect()
+}
+
+/// The key a [`Snapshot`] files an object under: `Kind/namespace/name` (`Kind/name` when
+/// cluster-scoped).
+pub fn object_key(object: &Value) -> String {
+    object_id(object)
 }
 
 /// What happened to one object.
