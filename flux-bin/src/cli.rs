@@ -26,6 +26,9 @@ pub enum Command {
     /// Render Flux objects offline (build cluster).
     #[command(subcommand)]
     Build(cmd::build::BuildCommand),
+    /// Compare a render with a previous one or another git revision (exit 1 on differences).
+    #[command(subcommand)]
+    Diff(cmd::diff::DiffCommand),
     /// Print the install manifests (CRDs, RBAC, controllers, NetworkPolicies) with --export.
     Install(cmd::install::InstallArgs),
     /// Substitute ${var} expressions in stdin from environment variables (Flux's grammar).
@@ -98,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build(command) => cmd::build::run(command),
+        Command::Diff(command) => Ok(cmd::diff::run(&command)),
         Command::Install(args) => {
             cmd::install::run(&args, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)

@@ -244,3 +244,156 @@ fn a_path_that_is_not_a_directory_is_an_error() {
     assert_eq!(code, 1);
     assert!(stderr.contains("not a directory"), "{stderr}");
 }
+
+#[test]
+fn helm_post_renderers_and_common_metadata_apply() {
+    let (code, units, stderr) = render_staging(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    let guestbook = &units["HelmRelease/guestbook/guestbook"];
+    let deploy = find(guestbook, "Deployment", "guestbook-hello");
+    // postRenderers[0].kustomize: a JSON6902 patch and an image override.
+    assert_eq!(
+        deploy["spec"]["template"]["metadata"]["annotations"]["fleet.example.com/post-rendered"],
+        "true"
+    );
+    let image = deploy["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap();
+    assert!(
+        image.starts_with("registry.example.com/mirror/hello:"),
+        "{image}"
+    );
+    // commonMetadata, then the origin labels, on every object of the release.
+    for object in guestbook["objects"].as_array().unwrap() {
+        let labels = &object["metadata"]["labels"];
+        assert_eq!(
+            labels["app.kubernetes.io/part-of"], "fleet-demo",
+            "{object}"
+        );
+        assert_eq!(
+            labels["helm.toolkit.fluxcd.io/name"], "guestbook",
+            "{object}"
+        );
+        assert_eq!(
+            labels["helm.toolkit.fluxcd.io/namespace"], "guestbook",
+            "{object}"
+        );
+    }
+}
+
+/// The Secret generated from a SOPS-encrypted dotenv file.
+fn generated_secret(unit: &Value) -> &Value {
+    unit["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| {
+            o["kind"] == "Secret"
+                && o["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("podinfo-api-")
+        })
+        .unwrap_or_else(|| panic!("no podinfo-api Secret in {}", unit["name"]))
+}
+
+#[test]
+fn encrypted_generator_inputs_are_decrypted_before_the_build() {
+    let (code, units, stderr) = render_staging(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    let secret = generated_secret(&units["Kustomization/flux-system/apps"]);
+    // Masked like a decrypted Secret...
+    assert_eq!(secret["data"]["API_TOKEN"], "KipTT1BTKio=");
+    let (code, units, stderr) = render_staging(&["--show-secrets"]);
+    assert_eq!(code, 0, "{stderr}");
+    // ...and really decrypted: base64 of the plaintext value.
+    let secret = generated_secret(&units["Kustomization/flux-system/apps"]);
+    assert_eq!(secret["data"]["API_TOKEN"], "ZmxlZXQtZGVtby1hcGktdG9rZW4=");
+    assert_eq!(
+        secret["data"]["API_URL"],
+        "aHR0cHM6Ly9hcGkuZXhhbXBsZS5jb20="
+    );
+}
+
+const APPS: [&str; 8] = [
+    "build",
+    "kustomization",
+    "apps",
+    "--path",
+    "examples/fleet/apps/staging",
+    "--kustomization-file",
+    "examples/fleet/clusters/staging/apps.yaml",
+    "--dry-run",
+];
+
+#[test]
+fn build_kustomization_from_a_file() {
+    let mut args = APPS.to_vec();
+    args.push("--age-key-file=examples/fleet/demo.agekey");
+    let (code, stdout, stderr) = flux_rs(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let objects = flux_kustomize::yaml::parse_documents(&stdout).unwrap();
+    let deploy = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "podinfo")
+        .unwrap();
+    assert_eq!(
+        deploy["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"],
+        "apps"
+    );
+    // Inline substitute applies; with --dry-run substituteFrom is skipped.
+    let config = objects
+        .iter()
+        .find(|o| {
+            o["kind"] == "ConfigMap"
+                && o["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("podinfo-config-")
+        })
+        .unwrap();
+    assert_eq!(config["data"]["ENVIRONMENT"], "staging");
+    // Not recursive: the HelmRelease is an object of the output, not rendered.
+    assert!(objects.iter().any(|o| o["kind"] == "HelmRelease"));
+    assert!(!objects.iter().any(|o| o["kind"] == "StatefulSet"));
+    assert!(!stdout.contains("podinfo-demo-password") && !stdout.contains("fleet-demo-api-token"));
+
+    // -r follows the HelmRelease found in the output (the chart is in the repository, the
+    // fleet directory here, not the enclosing git repository).
+    args.extend(["-r", "--root", "examples/fleet"]);
+    let (code, stdout, stderr) = flux_rs(&args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("name: guestbook-hello"), "{stdout}");
+}
+
+#[test]
+fn build_kustomization_bad_input() {
+    // Unknown name.
+    let mut args = APPS.to_vec();
+    args[2] = "nope";
+    let (code, _, stderr) = flux_rs(&args);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(
+            "Kustomization flux-system/nope not found in examples/fleet/clusters/staging/apps.yaml"
+        ),
+        "{stderr}"
+    );
+    // No --kustomization-file: the cluster variant is not available offline.
+    let (code, _, stderr) = flux_rs(&APPS[..5]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("pass --kustomization-file"), "{stderr}");
+    // A file that holds no Flux Kustomization.
+    let mut args = APPS.to_vec();
+    args[6] = "examples/fleet/apps/staging/kustomization.yaml";
+    let (code, _, stderr) = flux_rs(&args);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no Flux Kustomization"), "{stderr}");
+    // Missing keys: the encrypted generator input fails the build, nothing is printed.
+    let (code, stdout, stderr) = flux_rs(&APPS);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("decryption of"), "{stderr}");
+    assert!(stderr.contains("no keys were given"), "{stderr}");
+    assert!(!stderr.contains("fleet-demo-api-token") && !stderr.contains("podinfo-demo-password"));
+}

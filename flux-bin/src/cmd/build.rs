@@ -22,6 +22,59 @@ pub enum BuildCommand {
     /// are followed, in dependsOn order; others are listed as skipped unless mapped with
     /// --local-source.
     Cluster(BuildClusterArgs),
+    /// Build one Flux Kustomization from a local directory, as `flux build kustomization` does.
+    ///
+    /// The Kustomization object is read from --kustomization-file (offline; reading it from
+    /// the cluster is not supported), DIR is built with its spec (generation, patches,
+    /// images, components, targetNamespace), SOPS-decrypted with the given keys and
+    /// post-build substituted. With --dry-run, postBuild.substituteFrom is skipped (there
+    /// is no cluster to read the ConfigMaps and Secrets from), as in flux.
+    Kustomization(BuildKustomizationArgs),
+}
+
+/// Arguments of `flux-rs build kustomization` (flux-compatible names).
+#[derive(Debug, clap::Args)]
+pub struct BuildKustomizationArgs {
+    /// The name of the Flux Kustomization.
+    pub name: String,
+    /// The namespace of the Flux Kustomization (used to pick the object from the file).
+    #[arg(short = 'n', long, default_value = "flux-system")]
+    pub namespace: String,
+    /// The local directory matching the Kustomization's spec.path.
+    #[arg(long)]
+    pub path: PathBuf,
+    /// The file holding the Flux Kustomization object (offline); without it the object and its
+    /// substituteFrom ConfigMaps/Secrets are read from the cluster (KUBECONFIG).
+    #[arg(long, value_name = "FILE")]
+    pub kustomization_file: Option<PathBuf>,
+    /// Do not read anything from a cluster: postBuild.substituteFrom is skipped.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Fail on variables referenced without a value.
+    #[arg(long)]
+    pub strict_substitute: bool,
+    /// Also build the Kustomizations and HelmReleases found in the output whose sources are local.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Local directories for sources: Kind/namespace/name=PATH, comma-separated or repeated.
+    #[arg(
+        long = "local-sources",
+        value_name = "KIND/NS/NAME=PATH",
+        value_delimiter = ','
+    )]
+    pub local_sources: Vec<String>,
+    /// The source root the build is confined to (default: the enclosing git repository).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// An age identities file for SOPS decryption (repeatable).
+    #[arg(long = "age-key-file", value_name = "FILE")]
+    pub age_key_files: Vec<PathBuf>,
+    /// An armored PGP secret key for SOPS decryption (repeatable).
+    #[arg(long = "pgp-key-file", value_name = "FILE")]
+    pub pgp_key_files: Vec<PathBuf>,
+    /// Print decrypted Secret values instead of Flux's **SOPS** mask.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 /// Arguments of `flux-rs build cluster`.
@@ -71,20 +124,164 @@ pub enum OutputFormat {
 pub fn run(command: BuildCommand) -> anyhow::Result<ExitCode> {
     match command {
         BuildCommand::Cluster(args) => build_cluster(&args),
+        BuildCommand::Kustomization(args) => build_kustomization(&args),
     }
 }
 
-fn build_cluster(args: &BuildClusterArgs) -> anyhow::Result<ExitCode> {
+/// Parses `Kind/namespace/name=PATH` mappings.
+pub fn parse_local_sources(mappings: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let mut local_sources = BTreeMap::new();
-    for mapping in &args.local_sources {
+    for mapping in mappings {
         let Some((key, path)) = mapping.split_once('=') else {
-            bail!("--local-source {mapping:?}: expected Kind/namespace/name=PATH");
+            bail!("local source {mapping:?}: expected Kind/namespace/name=PATH");
         };
         if key.split('/').count() != 3 {
-            bail!("--local-source {mapping:?}: the source must be Kind/namespace/name");
+            bail!("local source {mapping:?}: the source must be Kind/namespace/name");
         }
         local_sources.insert(key.to_string(), PathBuf::from(path));
     }
+    Ok(local_sources)
+}
+
+/// Reads the Flux Kustomization `namespace/name` from a (multi-document) file. An object
+/// without a namespace matches any namespace, as flux does for `--kustomization-file`.
+pub fn read_kustomization_file(file: &Path, namespace: &str, name: &str) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("--kustomization-file {}", file.display()))?;
+    let documents = flux_kustomize::yaml::parse_documents(&text)
+        .map_err(|e| anyhow::anyhow!("--kustomization-file {}: {e}", file.display()))?;
+    let mut names = Vec::new();
+    for document in documents {
+        let kind = document.get("kind").and_then(Value::as_str);
+        let api = document
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if kind != Some("Kustomization") || !api.starts_with("kustomize.toolkit.fluxcd.io/") {
+            continue;
+        }
+        let object_name = document
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let object_name = object_name.to_string();
+        let object_ns = document
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if object_name == name && object_ns.as_deref().is_none_or(|ns| ns == namespace) {
+            let mut document = document;
+            if object_ns.is_none() {
+                if let Some(Value::Object(metadata)) = document.get_mut("metadata") {
+                    metadata.insert("namespace".into(), json!(namespace));
+                }
+            }
+            return Ok(document);
+        }
+        names.push(format!(
+            "{}/{object_name}",
+            object_ns.as_deref().unwrap_or("-")
+        ));
+    }
+    if names.is_empty() {
+        bail!(
+            "--kustomization-file {}: no Flux Kustomization (kustomize.toolkit.fluxcd.io) in the file",
+            file.display()
+        );
+    }
+    bail!(
+        "Kustomization {namespace}/{name} not found in {} (it has: {})",
+        file.display(),
+        names.join(", ")
+    )
+}
+
+/// Renders what `build kustomization` (and `diff kustomization`) need.
+pub fn render_kustomization_args(
+    args: &BuildKustomizationArgs,
+    path: &Path,
+) -> anyhow::Result<Report> {
+    Ok(render_kustomization_object(args, path)?.0)
+}
+
+/// Like [`render_kustomization_args`], also returning the Flux Kustomization object used.
+pub fn render_kustomization_object(
+    args: &BuildKustomizationArgs,
+    path: &Path,
+) -> anyhow::Result<(Report, Value)> {
+    let (object, known_objects) = match &args.kustomization_file {
+        Some(file) => (
+            read_kustomization_file(file, &args.namespace, &args.name)?,
+            Vec::new(),
+        ),
+        None if args.dry_run => bail!(
+            "--dry-run needs --kustomization-file FILE: without it the Kustomization is read from the cluster"
+        ),
+        None => super::cluster_read::kustomization_and_inputs(&args.namespace, &args.name)?,
+    };
+    let options = render::KustomizationOptions {
+        known_objects,
+        object: object.clone(),
+        path: path.to_path_buf(),
+        root: args.root.clone(),
+        recursive: args.recursive,
+        dry_run: args.dry_run,
+        strict_substitute: args.strict_substitute,
+        local_sources: parse_local_sources(&args.local_sources)?,
+        show_secrets: args.show_secrets,
+    };
+    let decrypt = super::keys::decryptor(&args.age_key_files, &args.pgp_key_files)?;
+    let charts = super::charts::renderer();
+    let report = render::render_kustomization(&options, decrypt.as_ref(), charts.as_ref())
+        .with_context(|| format!("building Kustomization {}/{}", args.namespace, args.name))?;
+    Ok((report, object))
+}
+
+fn build_kustomization(args: &BuildKustomizationArgs) -> anyhow::Result<ExitCode> {
+    if !args.dry_run && args.kustomization_file.is_some() {
+        eprintln!("► --kustomization-file without --dry-run: postBuild.substituteFrom objects are looked up among the objects of this render only (use --dry-run to skip them as flux does)");
+    }
+    let report = render_kustomization_args(args, &args.path)?;
+    let failures: Vec<String> = report
+        .failures()
+        .map(|u| match &u.outcome {
+            Outcome::Failed(message) => format!("{}: {message}", u.id()),
+            _ => String::new(),
+        })
+        .collect();
+    if let Some(entry) = report.units.first() {
+        if let Outcome::Failed(message) = &entry.outcome {
+            bail!("{}: {message}", entry.id());
+        }
+        if let Outcome::Skipped(reason) = &entry.outcome {
+            bail!("{}: {reason}", entry.id());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    for unit in &report.units {
+        match &unit.outcome {
+            Outcome::Rendered(objects) => {
+                for object in objects {
+                    writeln!(out, "---")?;
+                    out.write_all(flux_kustomize::yaml::to_yaml(object).as_bytes())?;
+                }
+            }
+            Outcome::Skipped(reason) => eprintln!("► {} skipped: {reason}", unit.id()),
+            Outcome::Failed(_) => {}
+        }
+    }
+    for failure in &failures {
+        eprintln!("✗ {failure}");
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn build_cluster(args: &BuildClusterArgs) -> anyhow::Result<ExitCode> {
+    let local_sources = parse_local_sources(&args.local_sources)?;
     let options = RenderOptions {
         cluster_path: args.path.clone(),
         root: args.root.clone(),

@@ -44,4 +44,14 @@ impl Decrypt for SopsDecrypt {
             Err(err) => Err(err.to_string()),
         }
     }
+
+    fn decrypt_file(&self, name: &str, data: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        flux_sops::flux::decrypt_file(name, data, &self.keys).map_err(|err| {
+            if self.keys.is_empty() {
+                format!("{err} (no keys were given: pass --age-key-file or --pgp-key-file, or set SOPS_AGE_KEY_FILE)")
+            } else {
+                err.to_string()
+            }
+        })
+    }
 }

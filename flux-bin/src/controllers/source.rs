@@ -15,9 +15,9 @@ use std::time::{Duration, Instant, SystemTime};
 use flux_api::conditions;
 use flux_api::constants::{condition, reason, FINALIZER};
 use flux_api::meta::{Artifact as ApiArtifact, Condition, Time};
-use flux_api::source::{GitRepository, GitRepositoryStatus};
+use flux_api::source::{GitRepository, GitRepositoryStatus, GitVerificationMode};
 use flux_source::artifact::FetchOutcome;
-use flux_source::git::{GitAuth, GitRef, GitSpec};
+use flux_source::git::{GitAuth, GitRef, GitSpec, GitVerify, Keyring, VerifyMode};
 use flux_source::storage::{Retention, Storage, StoredState};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -203,6 +203,9 @@ pub fn git_spec(object: &GitRepository, auth: GitAuth) -> GitSpec {
         recurse_submodules: spec.recurse_submodules.unwrap_or(false),
         include: Vec::new(),
         shallow: true,
+        sparse_checkout: spec.sparse_checkout.clone().unwrap_or_default(),
+        // Set by the reconciler once the keys Secret is read (`verification_keys`).
+        verify: None,
         timeout: Some(
             spec.timeout
                 .as_deref()
@@ -210,6 +213,44 @@ pub fn git_spec(object: &GitRepository, auth: GitAuth) -> GitSpec {
                 .unwrap_or(Duration::from_secs(60)),
         ),
     }
+}
+
+/// The trusted keys of `spec.verify`, read from its Secret. A failure is the fetch's failure:
+/// an unverifiable source never gets an artifact.
+async fn verification_keys(
+    client: &kube::Client,
+    namespace: &str,
+    object: &GitRepository,
+) -> Result<Result<Option<GitVerify>, (String, String)>, kube::Error> {
+    let Some(verify) = &object.spec.verify else {
+        return Ok(Ok(None));
+    };
+    let mode = match verify.mode.unwrap_or_default() {
+        GitVerificationMode::HeadLegacy | GitVerificationMode::Head => VerifyMode::Head,
+        GitVerificationMode::Tag => VerifyMode::Tag,
+        GitVerificationMode::TagAndHEAD => VerifyMode::TagAndHead,
+    };
+    let name = &verify.secret_ref.name;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = match secrets.get_opt(name).await {
+        Ok(Some(secret)) => secret,
+        Ok(None) => {
+            return Ok(Err((
+                reason::VERIFICATION_ERROR.to_string(),
+                format!("PGP public keys secret error: secrets \"{name}\" not found"),
+            )))
+        }
+        Err(error) => return Err(error),
+    };
+    let data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    Ok(Keyring::from_secret_data(&data)
+        .map(|keyring| Some(GitVerify { mode, keyring }))
+        .map_err(|e| (reason::VERIFICATION_ERROR.to_string(), e.to_string())))
 }
 
 /// Whether the settings that shape the artifact's content are those it was built with.
@@ -220,6 +261,9 @@ fn content_unchanged(object: &GitRepository) -> bool {
             .and_then(|s| s.observed_recurse_submodules)
             .unwrap_or(false)
             == object.spec.recurse_submodules.unwrap_or(false)
+        && status.and_then(|s| s.observed_sparse_checkout.clone()) == object.spec.sparse_checkout
+        // A verified source is verified again for every artifact (Flux's `requiresVerification`).
+        && object.spec.verify.is_none()
 }
 
 /// What a fetch produced, as the status step sees it.
@@ -256,6 +300,9 @@ pub fn git_status(
         status.artifact = Some(artifact);
         status.observed_ignore.clone_from(&object.spec.ignore);
         status.observed_recurse_submodules = object.spec.recurse_submodules;
+        status
+            .observed_sparse_checkout
+            .clone_from(&object.spec.sparse_checkout);
         status.observed_generation = generation;
     }
     status.conditions = Some(list);
@@ -470,10 +517,14 @@ pub async fn reconcile_git(
         }
     }
 
-    let result = match auth {
+    let verify = verification_keys(&context.client, &namespace, &object)
+        .await
+        .map_err(kube_error("reading verification keys for"))?;
+    let result = match auth.and_then(|auth| verify.map(|verify| (auth, verify))) {
         Err((reason, message)) => FetchResult::Failed { reason, message },
-        Ok(auth) => {
-            let spec = git_spec(&object, auth);
+        Ok((auth, verify)) => {
+            let mut spec = git_spec(&object, auth);
+            spec.verify = verify;
             let storage = context.storage.clone();
             let unchanged = content_unchanged(&object);
             let (ns, n, previous) = (namespace.clone(), name.clone(), current.clone());

@@ -10,6 +10,8 @@
 //!
 //! Decryption and chart rendering come in through the [`Decrypt`] and [`ChartRenderer`] seams.
 
+pub mod diff;
+pub mod generators;
 pub mod order;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +36,10 @@ pub trait Decrypt {
     /// Decrypts `object` in place when it is SOPS-encrypted and returns whether it was.
     /// An object that looks encrypted but cannot be decrypted is an error.
     fn decrypt(&self, object: &mut Value) -> Result<bool, String>;
+
+    /// Decrypts a file a generator consumes (`name` picks the format by extension); `None`
+    /// when it is not SOPS-encrypted.
+    fn decrypt_file(&self, name: &str, data: &[u8]) -> Result<Option<Vec<u8>>, String>;
 }
 
 /// Renders a Helm chart from a local directory.
@@ -62,6 +68,41 @@ pub struct RenderOptions {
     pub local_sources: BTreeMap<String, PathBuf>,
     /// Keep decrypted Secret values in the output instead of masking them.
     pub show_secrets: bool,
+}
+
+/// How to render one Flux Kustomization read from a file (`build kustomization`).
+#[derive(Debug, Clone)]
+pub struct KustomizationOptions {
+    /// The Flux `Kustomization` object.
+    pub object: Value,
+    /// The local directory matching its `spec.path` (flux's `--path`).
+    pub path: PathBuf,
+    /// The source root the build is confined to; the enclosing git repository (or `path`)
+    /// when `None`.
+    pub root: Option<PathBuf>,
+    /// Also render the Kustomizations and HelmReleases found in the output (`-r`).
+    pub recursive: bool,
+    /// Skip `postBuild.substituteFrom` (flux's `--dry-run`: no cluster to read them from).
+    pub dry_run: bool,
+    /// Fail on variables referenced without a value.
+    pub strict_substitute: bool,
+    /// Local directories standing in for external sources, keyed `Kind/namespace/name`.
+    pub local_sources: BTreeMap<String, PathBuf>,
+    /// Keep decrypted Secret values in the output instead of masking them.
+    pub show_secrets: bool,
+    /// Objects that already exist (ConfigMaps and Secrets read from a cluster), visible to
+    /// `substituteFrom` and `valuesFrom` like rendered ones.
+    pub known_objects: Vec<Value>,
+}
+
+/// The knobs the renderer itself uses, whichever entry point started it.
+#[derive(Debug, Clone)]
+struct Settings {
+    strict_substitute: bool,
+    local_sources: BTreeMap<String, PathBuf>,
+    show_secrets: bool,
+    recursive: bool,
+    skip_substitute_from: bool,
 }
 
 /// What happened to one Kustomization or HelmRelease.
@@ -123,6 +164,9 @@ pub enum RenderError {
     /// The cluster path is not a directory.
     #[error("{}: not a directory", .0.display())]
     NotADirectory(PathBuf),
+    /// The Kustomization given to `build kustomization` is unusable.
+    #[error("{0}")]
+    Object(String),
     /// The cluster path could not be built at all.
     #[error("{}: {message}", path.display())]
     Entry {
@@ -141,6 +185,8 @@ struct Pending {
     name: String,
     object: Value,
     depends_on: Vec<String>,
+    /// A local directory to build instead of `spec.path` under the source (`--path`).
+    dir_override: Option<PathBuf>,
 }
 
 impl Pending {
@@ -177,6 +223,7 @@ impl Pending {
             name,
             object: object.clone(),
             depends_on,
+            dir_override: None,
         }
     }
 }
@@ -203,8 +250,98 @@ pub fn render_cluster(
         .as_ref()
         .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()));
     let (root, entry) = find_entry(&cluster, root_hint.as_deref())?;
+    let settings = Settings {
+        strict_substitute: options.strict_substitute,
+        local_sources: options.local_sources.clone(),
+        show_secrets: options.show_secrets,
+        recursive: true,
+        skip_substitute_from: false,
+    };
+    Ok(run_from(
+        root,
+        entry,
+        settings,
+        BTreeMap::new(),
+        decrypt,
+        charts,
+    ))
+}
+
+/// Renders one Flux Kustomization object against a local directory, as
+/// `flux build kustomization NAME --path DIR --kustomization-file F` does: the directory is
+/// built with the object's spec, decrypted and substituted. With `recursive`, the
+/// Kustomizations and HelmReleases found in the output whose sources are local follow.
+pub fn render_kustomization(
+    options: &KustomizationOptions,
+    decrypt: &dyn Decrypt,
+    charts: &dyn ChartRenderer,
+) -> Result<Report, RenderError> {
+    if !is_flux_kind(
+        &options.object,
+        "kustomize.toolkit.fluxcd.io/",
+        "Kustomization",
+    ) {
+        return Err(RenderError::Object(format!(
+            "{} is not a Flux Kustomization (kustomize.toolkit.fluxcd.io)",
+            object_id(&options.object)
+        )));
+    }
+    let dir = std::fs::canonicalize(&options.path)
+        .map_err(|_| RenderError::NotADirectory(options.path.clone()))?;
+    if !dir.is_dir() {
+        return Err(RenderError::NotADirectory(options.path.clone()));
+    }
+    let root = match &options.root {
+        Some(root) => {
+            std::fs::canonicalize(root).map_err(|_| RenderError::NotADirectory(root.clone()))?
+        }
+        None => dir
+            .ancestors()
+            .find(|a| a.join(".git").exists())
+            .unwrap_or(&dir)
+            .to_path_buf(),
+    };
+    if !dir.starts_with(&root) {
+        return Err(RenderError::Object(format!(
+            "--path {} is outside the source root {}",
+            options.path.display(),
+            root.display()
+        )));
+    }
+    let mut entry = Pending::from_object("Kustomization", &options.object, "default");
+    if entry.name.is_empty() {
+        return Err(RenderError::Object(
+            "the Kustomization has no metadata.name".to_string(),
+        ));
+    }
+    entry.dir_override = Some(dir);
+    // The entry's dependencies are not part of this render.
+    entry.depends_on.clear();
+    let settings = Settings {
+        strict_substitute: options.strict_substitute,
+        local_sources: options.local_sources.clone(),
+        show_secrets: options.show_secrets,
+        recursive: options.recursive,
+        skip_substitute_from: options.dry_run,
+    };
+    let known = options
+        .known_objects
+        .iter()
+        .map(|o| (object_key(o), o.clone()))
+        .collect();
+    Ok(run_from(root, entry, settings, known, decrypt, charts))
+}
+
+fn run_from(
+    root: PathBuf,
+    entry: Pending,
+    settings: Settings,
+    known: BTreeMap<String, Value>,
+    decrypt: &dyn Decrypt,
+    charts: &dyn ChartRenderer,
+) -> Report {
     let mut renderer = Renderer {
-        options,
+        settings,
         decrypt,
         charts,
         root: root.clone(),
@@ -213,7 +350,7 @@ pub fn render_cluster(
             .pointer("/spec/sourceRef")
             .map(|r| source_key(r, &entry.namespace)),
         local_urls: BTreeSet::new(),
-        index: BTreeMap::new(),
+        index: known,
         units: Vec::new(),
         seen: BTreeSet::new(),
         kustomizations: Vec::new(),
@@ -222,10 +359,10 @@ pub fn render_cluster(
     renderer.seen.insert(entry.key());
     renderer.kustomizations.push(entry);
     renderer.run();
-    Ok(Report {
+    Report {
         root,
         units: renderer.units,
-    })
+    }
 }
 
 /// Finds the repository root and the Kustomization that syncs `cluster`.
@@ -319,7 +456,7 @@ fn source_key(reference: &Value, default_ns: &str) -> String {
 }
 
 struct Renderer<'a> {
-    options: &'a RenderOptions,
+    settings: Settings,
     decrypt: &'a dyn Decrypt,
     charts: &'a dyn ChartRenderer,
     root: PathBuf,
@@ -411,7 +548,7 @@ impl Renderer<'_> {
             return Err("spec.sourceRef is missing".to_string());
         };
         let key = source_key(reference, namespace);
-        if let Some(dir) = self.options.local_sources.get(&key) {
+        if let Some(dir) = self.settings.local_sources.get(&key) {
             return Ok(dir.clone());
         }
         if self.local_source.as_deref() == Some(key.as_str()) {
@@ -436,7 +573,9 @@ impl Renderer<'_> {
         let started = Instant::now();
         let result = self.build_kustomization(&pending);
         if let Ok(objects) = &result {
-            self.discover(objects, &pending.namespace);
+            if self.settings.recursive {
+                self.discover(objects, &pending.namespace);
+            }
         }
         self.record(pending, result, started);
     }
@@ -461,11 +600,16 @@ impl Renderer<'_> {
 
     fn build_kustomization(&mut self, pending: &Pending) -> Result<Vec<Value>, Stop> {
         let spec = pending.object.get("spec").cloned().unwrap_or(Value::Null);
-        let base = self
-            .source_dir(spec.get("sourceRef"), &pending.namespace)
-            .map_err(Skip)?;
         let relative = str_at(&spec, &["path"]).unwrap_or("./");
-        let dir = flux_kustomize::fs::join_clean(&base, relative);
+        let (base, dir) = if let Some(dir) = &pending.dir_override {
+            (self.root.clone(), dir.clone())
+        } else {
+            let base = self
+                .source_dir(spec.get("sourceRef"), &pending.namespace)
+                .map_err(Skip)?;
+            let dir = flux_kustomize::fs::join_clean(&base, relative);
+            (base, dir)
+        };
         if !dir.starts_with(&base) {
             return Err(Fail(format!(
                 "spec.path {relative:?} leaves the source root"
@@ -482,11 +626,30 @@ impl Renderer<'_> {
         // commonMetadata is applied after substitution, at apply time, as Flux does.
         flux_spec.common_labels.clear();
         flux_spec.common_annotations.clear();
-        let fs = DiskFs::confined(&base).map_err(|e| Fail(e.to_string()))?;
+        let disk = DiskFs::confined(&base).map_err(|e| Fail(e.to_string()))?;
+        let decryption = spec.get("decryption").is_some();
+        // Generator inputs are decrypted before the build, as kustomize-controller does.
+        let mut plaintext = BTreeMap::new();
+        if decryption {
+            for file in generators::generator_inputs(&disk, &dir, &flux_spec.components) {
+                let Ok(bytes) = flux_kustomize::FileSystem::read(&disk, &file) else {
+                    continue;
+                };
+                let name = file.to_string_lossy();
+                if let Some(plain) = self
+                    .decrypt
+                    .decrypt_file(&name, &bytes)
+                    .map_err(|e| Fail(format!("decryption of {name} failed: {e}")))?
+                {
+                    plaintext.insert(file, plain);
+                }
+            }
+        }
+        let generated_from_secrets = !plaintext.is_empty();
+        let fs = generators::DecryptedFs::new(&disk, plaintext);
         let built = build_flux(&fs, &dir, &flux_spec, &flux_build_options())
             .map_err(|e| Fail(e.to_string()))?;
 
-        let decryption = spec.get("decryption").is_some();
         let post_build = spec.get("postBuild");
         let vars = match post_build {
             Some(pb) => self.variables(pb, &pending.namespace).map_err(Fail)?,
@@ -520,7 +683,7 @@ impl Renderer<'_> {
                     &text,
                     &vars,
                     strategy,
-                    self.options.strict_substitute,
+                    self.settings.strict_substitute,
                 )
                 .map_err(|e| Fail(e.to_string()))?
                 {
@@ -548,7 +711,11 @@ impl Renderer<'_> {
                 }
             }
             let key = object_key(&object);
-            if decrypted && !self.options.show_secrets {
+            // Secrets generated from decrypted files are masked too: which generated Secret
+            // holds which file is not tracked, so every Secret of this build is.
+            let generated_secret =
+                generated_from_secrets && object.get("kind") == Some(&json!("Secret"));
+            if (decrypted || generated_secret) && !self.settings.show_secrets {
                 self.index.insert(key, object.clone());
                 mask_secret(&mut object);
             } else {
@@ -563,7 +730,12 @@ impl Renderer<'_> {
     /// inline `substitute` map.
     fn variables(&self, post_build: &Value, namespace: &str) -> Result<Variables, String> {
         let mut vars = Variables::new();
-        if let Some(Value::Array(sources)) = post_build.get("substituteFrom") {
+        let sources = if self.settings.skip_substitute_from {
+            None
+        } else {
+            post_build.get("substituteFrom")
+        };
+        if let Some(Value::Array(sources)) = sources {
             for source in sources {
                 let kind = source
                     .get("kind")
@@ -683,21 +855,9 @@ impl Renderer<'_> {
             .charts
             .render(&chart_dir, &release, namespace, &values)
             .map_err(|e| Fail(format!("chart {chart}: {e}")))?;
-        // helm-controller's built-in post-renderer labels every release object.
-        let mut objects = objects;
+        let id = format!("{}/{}", pending.namespace, pending.name);
+        let mut objects = post_render(objects, &spec, &id).map_err(Fail)?;
         for object in &mut objects {
-            set_metadata(
-                object,
-                "labels",
-                "helm.toolkit.fluxcd.io/name",
-                &pending.name,
-            );
-            set_metadata(
-                object,
-                "labels",
-                "helm.toolkit.fluxcd.io/namespace",
-                &pending.namespace,
-            );
             self.index.insert(object_key(object), object.clone());
         }
         Ok(objects)
@@ -749,6 +909,70 @@ impl Renderer<'_> {
         }
         Ok(values)
     }
+}
+
+/// helm-controller's post-rendering pipeline: each `spec.postRenderers[].kustomize`
+/// (patches and images, through a kustomize build over the rendered objects), then
+/// `spec.commonMetadata`, then the origin labels, which win on collision.
+fn post_render(objects: Vec<Value>, spec: &Value, release: &str) -> Result<Vec<Value>, String> {
+    let mut objects = objects;
+    if let Some(Value::Array(renderers)) = spec.get("postRenderers") {
+        for (i, renderer) in renderers.iter().enumerate() {
+            let Some(kustomize) = renderer.get("kustomize") else {
+                continue;
+            };
+            if objects.is_empty() {
+                break;
+            }
+            let field = format!("spec.postRenderers[{i}].kustomize");
+            let flux_spec =
+                FluxSpec::from_spec(release, kustomize).map_err(|e| format!("{field}: {e}"))?;
+            let mut manifest = String::new();
+            for object in &objects {
+                manifest.push_str("---\n");
+                manifest.push_str(&flux_kustomize::yaml::to_yaml(object));
+            }
+            let mut fs = flux_kustomize::MemFs::new();
+            fs.write("/post-render/resources.yaml", manifest).write(
+                "/post-render/kustomization.yaml",
+                "resources:\n- resources.yaml\n",
+            );
+            let built = build_flux(
+                &fs,
+                Path::new("/post-render"),
+                &flux_spec,
+                &flux_build_options(),
+            )
+            .map_err(|e| format!("{field}: {e}"))?;
+            objects = built
+                .into_resources()
+                .into_iter()
+                .map(flux_kustomize::Resource::into_value)
+                .collect();
+        }
+    }
+    let (name, namespace) = release
+        .split_once('/')
+        .map_or(("", release), |(ns, n)| (n, ns));
+    for object in &mut objects {
+        for field in ["labels", "annotations"] {
+            if let Some(Value::Object(map)) = spec.pointer(&format!("/commonMetadata/{field}")) {
+                for (k, v) in map {
+                    if let Some(v) = v.as_str() {
+                        set_metadata(object, field, k, v);
+                    }
+                }
+            }
+        }
+        set_metadata(object, "labels", "helm.toolkit.fluxcd.io/name", name);
+        set_metadata(
+            object,
+            "labels",
+            "helm.toolkit.fluxcd.io/namespace",
+            namespace,
+        );
+    }
+    Ok(objects)
 }
 
 /// Why a unit stopped.
