@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod controllers;
 pub mod install;
 pub mod render;
 pub mod runtime;

@@ -1,0 +1,423 @@
+//! helm-controller end to end on flux-testenv. The test plays source-controller: it packages
+//! a small chart with flux-helm, serves the `.tgz` from a local HTTP server and sets the
+//! HelmChart's `status.artifact` (with the digest) itself.
+
+// Test helpers panic on purpose: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use serde_json::json;
+use sha2::Digest as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use flux_api::helm::HelmRelease;
+use flux_bin::controllers::helm::{self, HelmOptions};
+
+const CHART_YAML: &str = "apiVersion: v2\nname: demo\nversion: 0.1.0\nappVersion: \"1.0\"\n";
+const VALUES_YAML: &str = "message: hello\nbroken: false\n";
+const CONFIGMAP: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data:
+  message: {{ .Values.message | quote }}
+  from: {{ .Values.fromConfigMap | default "none" | quote }}
+"#;
+const DEPLOYMENT: &str = r"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: nginx}]
+";
+// An object the API refuses (invalid name): the upgrade fails while applying.
+const BROKEN: &str = r"{{- if .Values.broken }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: Invalid_Name
+data: {}
+{{- end }}
+";
+
+fn package_chart() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("demo");
+    std::fs::create_dir_all(root.join("templates")).unwrap();
+    std::fs::write(root.join("Chart.yaml"), CHART_YAML).unwrap();
+    std::fs::write(root.join("values.yaml"), VALUES_YAML).unwrap();
+    std::fs::write(root.join("templates/configmap.yaml"), CONFIGMAP).unwrap();
+    std::fs::write(root.join("templates/deployment.yaml"), DEPLOYMENT).unwrap();
+    std::fs::write(root.join("templates/broken.yaml"), BROKEN).unwrap();
+    flux_helm::package(&root).unwrap()
+}
+
+/// Serves `body` for every request on a random loopback port.
+async fn serve_artifact(body: Vec<u8>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/helmchart/apps/apps-demo/demo-0.1.0.tgz",
+        listener.local_addr().unwrap()
+    );
+    let body = Arc::new(body);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let body = Arc::clone(&body);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    head.extend_from_slice(&buf[..n]);
+                }
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/gzip\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(header.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+            });
+        }
+    });
+    url
+}
+
+async fn eventually<T, F, Fut>(what: &str, seconds: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn condition(hr: &HelmRelease, type_: &str) -> Option<(String, String, String)> {
+    hr.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+async fn release_secrets(secrets: &Api<Secret>, name: &str) -> Vec<Secret> {
+    let mut list = secrets
+        .list(&ListParams::default().labels(&format!("owner=helm,name={name}")))
+        .await
+        .unwrap()
+        .items;
+    list.sort_by_key(|s| s.metadata.name.clone());
+    list
+}
+
+fn label<'s>(secret: &'s Secret, key: &str) -> &'s str {
+    secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .map_or("", String::as_str)
+}
+
+#[tokio::test]
+#[allow(clippy::too_many_lines)]
+async fn helm_release_install_upgrade_rollback_and_suspend() {
+    let env = flux_testenv::TestEnv::start().await.unwrap();
+    for crd in flux_api::crds() {
+        env.create_yaml("crds", &serde_yaml::to_string(&crd).unwrap())
+            .unwrap();
+    }
+    env.set_workloads_ready(true);
+    let archive = package_chart();
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&archive)));
+    let url = serve_artifact(archive).await;
+    env.create_yaml(
+        "objects",
+        r"
+apiVersion: v1
+kind: Namespace
+metadata: {name: apps}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: extra-values, namespace: apps}
+data:
+  values.yaml: |
+    fromConfigMap: cm
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: demo, namespace: apps}
+spec:
+  interval: 10m
+  timeout: 20s
+  chart:
+    spec:
+      chart: demo
+      version: '0.1.x'
+      sourceRef: {kind: HelmRepository, name: charts}
+  upgrade:
+    remediation: {retries: 1}
+  valuesFrom:
+    - {kind: ConfigMap, name: extra-values}
+    - {kind: Secret, name: missing-but-optional, optional: true}
+  values:
+    message: hello
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: sleeping, namespace: apps}
+spec:
+  interval: 10m
+  suspend: true
+  chart:
+    spec:
+      chart: demo
+      sourceRef: {kind: HelmRepository, name: charts}
+",
+    )
+    .unwrap();
+
+    let client = env.client().unwrap();
+    let ctx = helm::context(
+        client.clone(),
+        HelmOptions {
+            retry_interval: Duration::from_millis(500),
+            ..HelmOptions::default()
+        },
+        Arc::default(),
+    );
+    let controller = tokio::spawn(helm::run(ctx));
+
+    // The HelmChart is created from the template, in the source namespace, named <ns>-<name>.
+    let charts: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "apps",
+        &ApiResource::erase::<flux_api::source::HelmChart>(&()),
+    );
+    let chart = eventually("the HelmChart", 20, || {
+        let charts = charts.clone();
+        async move { charts.get_opt("apps-demo").await.unwrap() }
+    })
+    .await;
+    assert_eq!(chart.data["spec"]["chart"], "demo");
+    assert_eq!(chart.data["spec"]["version"], "0.1.x");
+    assert_eq!(chart.data["spec"]["sourceRef"]["kind"], "HelmRepository");
+    assert_eq!(chart.data["spec"]["interval"], "10m");
+
+    // Play source-controller: the artifact is ready.
+    env.patch_status(
+        "source.toolkit.fluxcd.io/v1",
+        "HelmChart",
+        Some("apps"),
+        "apps-demo",
+        json!({
+            "observedGeneration": chart.metadata.generation,
+            "conditions": [{"type": "Ready", "status": "True", "reason": "ChartPullSucceeded",
+                            "message": "pulled 'demo' chart with version '0.1.0'",
+                            "lastTransitionTime": "2026-11-23T06:00:00Z"}],
+            "artifact": {"path": "helmchart/apps/apps-demo/demo-0.1.0.tgz", "url": url,
+                         "revision": "0.1.0", "digest": digest,
+                         "lastUpdateTime": "2026-11-23T06:00:00Z"}
+        }),
+    )
+    .unwrap();
+
+    let releases: Api<HelmRelease> = Api::namespaced(client.clone(), "apps");
+    let installed = eventually("install", 30, || {
+        let releases = releases.clone();
+        async move {
+            let hr = releases.get("demo").await.unwrap();
+            (condition(&hr, "Ready").map(|c| c.0) == Some("True".into())).then_some(hr)
+        }
+    })
+    .await;
+    assert_eq!(
+        condition(&installed, "Ready").unwrap(),
+        (
+            "True".into(),
+            "InstallSucceeded".into(),
+            "Helm install succeeded for release apps/demo.v1 with chart demo@0.1.0".into()
+        )
+    );
+    assert_eq!(
+        condition(&installed, "Released").unwrap().1,
+        "InstallSucceeded"
+    );
+    let status = installed.status.clone().unwrap();
+    assert_eq!(status.helm_chart.as_deref(), Some("apps/apps-demo"));
+    assert_eq!(status.storage_namespace.as_deref(), Some("apps"));
+    assert_eq!(status.last_attempted_revision.as_deref(), Some("0.1.0"));
+    assert_eq!(status.observed_generation, installed.metadata.generation);
+    let history = status.history.unwrap();
+    assert_eq!(
+        (history[0].version, history[0].status.as_str()),
+        (1, "deployed")
+    );
+    assert!(installed
+        .metadata
+        .finalizers
+        .unwrap_or_default()
+        .contains(&"finalizers.fluxcd.io".to_string()));
+
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "apps");
+    let cm = configmaps.get("demo-config").await.unwrap();
+    let data = cm.data.clone().unwrap();
+    assert_eq!(data["message"], "hello");
+    assert_eq!(data["from"], "cm", "valuesFrom ConfigMap merged");
+    let labels = cm.metadata.labels.clone().unwrap();
+    assert_eq!(labels["helm.toolkit.fluxcd.io/name"], "demo");
+    assert_eq!(labels["helm.toolkit.fluxcd.io/namespace"], "apps");
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "Helm");
+    assert_eq!(
+        cm.metadata.annotations.unwrap()["meta.helm.sh/release-name"],
+        "demo"
+    );
+    let deployments: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "apps",
+        &ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
+    );
+    assert!(deployments.get_opt("demo-web").await.unwrap().is_some());
+
+    // Release Secret v1, Helm's name, type and labels; decodable by flux-helm.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "apps");
+    let stored = release_secrets(&secrets, "demo").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].metadata.name.as_deref(),
+        Some("sh.helm.release.v1.demo.v1")
+    );
+    assert_eq!(stored[0].type_.as_deref(), Some("helm.sh/release.v1"));
+    assert_eq!(label(&stored[0], "owner"), "helm");
+    assert_eq!(label(&stored[0], "status"), "deployed");
+    assert_eq!(label(&stored[0], "version"), "1");
+    let v1 = helm::decode_release_secret(&stored[0]).unwrap();
+    assert_eq!(v1.chart_name_version(), ("demo".into(), "0.1.0".into()));
+    assert_eq!(v1.config.as_ref().unwrap()["message"], "hello");
+    assert!(v1.manifest.contains("demo-config"));
+
+    // A values change upgrades to v2.
+    releases
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"values": {"message": "bye"}}})),
+        )
+        .await
+        .unwrap();
+    eventually("upgrade", 30, || {
+        let releases = releases.clone();
+        async move {
+            let hr = releases.get("demo").await.unwrap();
+            (condition(&hr, "Ready").map(|c| (c.0, c.1))
+                == Some(("True".into(), "UpgradeSucceeded".into())))
+            .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        configmaps.get("demo-config").await.unwrap().data.unwrap()["message"],
+        "bye"
+    );
+    let stored = release_secrets(&secrets, "demo").await;
+    let statuses: Vec<(&str, &str)> = stored
+        .iter()
+        .map(|s| (label(s, "version"), label(s, "status")))
+        .collect();
+    assert_eq!(statuses, vec![("1", "superseded"), ("2", "deployed")]);
+
+    // A failing upgrade (the API refuses an object) is rolled back per remediation.
+    releases
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"values": {"message": "broken", "broken": true}}})),
+        )
+        .await
+        .unwrap();
+    let remediated = eventually("rollback", 40, || {
+        let releases = releases.clone();
+        async move {
+            let hr = releases.get("demo").await.unwrap();
+            let done = condition(&hr, "Remediated").map(|c| (c.0, c.1))
+                == Some(("True".into(), "RollbackSucceeded".into()));
+            done.then_some(hr)
+        }
+    })
+    .await;
+    let (_, reason, message) = condition(&remediated, "Released").unwrap();
+    assert_eq!(reason, "UpgradeFailed");
+    assert!(
+        message.starts_with("Helm upgrade failed for release apps/demo with chart demo@0.1.0: "),
+        "{message}"
+    );
+    let (_, _, remediated_message) = condition(&remediated, "Remediated").unwrap();
+    assert_eq!(
+        remediated_message,
+        "Helm rollback to previous release apps/demo.v2 with chart demo@0.1.0 succeeded"
+    );
+    let ready = condition(&remediated, "Ready").unwrap();
+    assert_eq!(
+        (ready.0.as_str(), ready.1.as_str()),
+        ("False", "RollbackSucceeded")
+    );
+    // The rolled-back revision is deployed with v2's values; objects back to v2.
+    let stored = release_secrets(&secrets, "demo").await;
+    let deployed: Vec<_> = stored
+        .iter()
+        .filter(|s| label(s, "status") == "deployed")
+        .collect();
+    assert_eq!(deployed.len(), 1);
+    let current = helm::decode_release_secret(deployed[0]).unwrap();
+    assert!(current.version >= 4, "rollback recorded as a new revision");
+    assert_eq!(current.config.as_ref().unwrap()["message"], "bye");
+    assert!(stored.iter().any(|s| label(s, "status") == "superseded"
+        && helm::decode_release_secret(s)
+            .unwrap()
+            .info
+            .unwrap()
+            .description
+            .contains("failed")));
+    assert_eq!(
+        configmaps.get("demo-config").await.unwrap().data.unwrap()["message"],
+        "bye"
+    );
+
+    // The suspended HelmRelease was never touched: no chart, no finalizer, no status.
+    let sleeping = releases.get("sleeping").await.unwrap();
+    // (The CRD defaults status to `observedGeneration: -1`; nothing else is written.)
+    let untouched = sleeping.status.unwrap_or_default();
+    assert!(untouched.conditions.is_none(), "{untouched:?}");
+    assert!(untouched.helm_chart.is_none());
+    assert!(sleeping.metadata.finalizers.unwrap_or_default().is_empty());
+    assert!(charts.get_opt("apps-sleeping").await.unwrap().is_none());
+    assert!(release_secrets(&secrets, "sleeping").await.is_empty());
+
+    controller.abort();
+}
