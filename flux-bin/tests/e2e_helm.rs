@@ -361,53 +361,89 @@ spec:
         )
         .await
         .unwrap();
-    let remediated = eventually("rollback", 40, || {
+    // retries: 1 → upgrade fails, rollback; upgrade again, fails, rollback (remediateLastFailure
+    // defaults to true with retries); then retries are exhausted and the release stalls.
+    let stalled = eventually("retries exhausted", 60, || {
         let releases = releases.clone();
         async move {
             let hr = releases.get("demo").await.unwrap();
-            let done = condition(&hr, "Remediated").map(|c| (c.0, c.1))
-                == Some(("True".into(), "RollbackSucceeded".into()));
-            done.then_some(hr)
+            (condition(&hr, "Stalled").map(|c| c.0) == Some("True".into())).then_some(hr)
         }
     })
     .await;
-    let (_, reason, message) = condition(&remediated, "Released").unwrap();
+    assert_eq!(
+        condition(&stalled, "Stalled").unwrap(),
+        (
+            "True".into(),
+            "RetriesExceeded".into(),
+            "Failed to upgrade after 2 attempt(s)".into()
+        )
+    );
+    let (_, reason, message) = condition(&stalled, "Released").unwrap();
     assert_eq!(reason, "UpgradeFailed");
     assert!(
         message.starts_with("Helm upgrade failed for release apps/demo with chart demo@0.1.0: "),
         "{message}"
     );
-    let (_, _, remediated_message) = condition(&remediated, "Remediated").unwrap();
+    assert!(message.contains("Invalid_Name"), "{message}");
+    let remediated = condition(&stalled, "Remediated").unwrap();
     assert_eq!(
-        remediated_message,
-        "Helm rollback to previous release apps/demo.v2 with chart demo@0.1.0 succeeded"
+        (remediated.0.as_str(), remediated.1.as_str()),
+        ("True", "RollbackSucceeded")
     );
-    let ready = condition(&remediated, "Ready").unwrap();
+    assert_eq!(
+        remediated.2,
+        "Helm rollback to previous release apps/demo.v4 with chart demo@0.1.0 succeeded"
+    );
+    let ready = condition(&stalled, "Ready").unwrap();
     assert_eq!(
         (ready.0.as_str(), ready.1.as_str()),
         ("False", "RollbackSucceeded")
     );
-    // The rolled-back revision is deployed with v2's values; objects back to v2.
+    let status = stalled.status.clone().unwrap();
+    assert_eq!(status.upgrade_failures, Some(2));
+    assert_eq!(status.failures, Some(2));
+
+    // Revisions: install, upgrade, failed upgrade, rollback to 2, failed upgrade, rollback
+    // to 4; only the last one is deployed, with v2's values; objects are back to v2.
     let stored = release_secrets(&secrets, "demo").await;
-    let deployed: Vec<_> = stored
+    let releases_by_version: std::collections::BTreeMap<i64, flux_helm::release::Release> = stored
         .iter()
-        .filter(|s| label(s, "status") == "deployed")
+        .map(|s| {
+            let r = helm::decode_release_secret(s).unwrap();
+            assert_eq!(label(s, "status"), r.status(), "label matches the record");
+            (r.version, r)
+        })
         .collect();
-    assert_eq!(deployed.len(), 1);
-    let current = helm::decode_release_secret(deployed[0]).unwrap();
-    assert!(current.version >= 4, "rollback recorded as a new revision");
+    let statuses: Vec<(i64, &str)> = releases_by_version
+        .values()
+        .map(|r| (r.version, r.status()))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (1, "superseded"),
+            (2, "superseded"),
+            (3, "superseded"),
+            (4, "superseded"),
+            (5, "superseded"),
+            (6, "deployed")
+        ]
+    );
+    let current = &releases_by_version[&6];
+    assert_eq!(current.info.as_ref().unwrap().description, "Rollback to 4");
     assert_eq!(current.config.as_ref().unwrap()["message"], "bye");
-    assert!(stored.iter().any(|s| label(s, "status") == "superseded"
-        && helm::decode_release_secret(s)
-            .unwrap()
-            .info
-            .unwrap()
-            .description
-            .contains("failed")));
+    assert!(releases_by_version[&3]
+        .info
+        .as_ref()
+        .unwrap()
+        .description
+        .starts_with("upgrade failed"));
     assert_eq!(
         configmaps.get("demo-config").await.unwrap().data.unwrap()["message"],
         "bye"
     );
+    assert_eq!(status.history.as_ref().unwrap()[0].version, 6);
 
     // The suspended HelmRelease was never touched: no chart, no finalizer, no status.
     let sleeping = releases.get("sleeping").await.unwrap();

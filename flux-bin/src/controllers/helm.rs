@@ -294,6 +294,32 @@ pub async fn reconcile(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action
             );
             Action::requeue(after.unwrap_or_else(|| retry_interval(&hr, &ctx)))
         }
+        Ok(Outcome::Stalled {
+            reason,
+            message,
+            stalled,
+        }) => {
+            // Retries exhausted: nothing more happens until the spec (or a reset) changes.
+            conds::delete(&mut conditions, condition::RECONCILING);
+            conds::mark_true(
+                &mut conditions,
+                condition::STALLED,
+                "RetriesExceeded",
+                stalled,
+                generation,
+                now.clone(),
+            );
+            conds::mark_false(
+                &mut conditions,
+                condition::READY,
+                reason,
+                message,
+                generation,
+                now.clone(),
+            );
+            status.observed_generation = generation;
+            Action::requeue(interval(&hr))
+        }
         Err(e) => {
             conds::mark_false(
                 &mut conditions,
@@ -343,6 +369,12 @@ enum Outcome {
         reason: &'static str,
         message: String,
         after: Option<Duration>,
+    },
+    /// Retries exhausted: `Stalled=True` with `stalled`, Ready=False as given.
+    Stalled {
+        reason: &'static str,
+        message: String,
+        stalled: String,
     },
 }
 
@@ -488,7 +520,7 @@ async fn reconcile_release(
             ReleaseState::Absent => {
                 let install = Remediation::install(hr);
                 if install.exhausted(status.install_failures.unwrap_or(0)) {
-                    return Err(anyhow!("exceeded maximum retries: cannot install release"));
+                    return Ok(retries_exceeded(status, "install", status.install_failures));
                 }
                 let next = plan::latest(&history).map_or(1, |r| r.version + 1);
                 run_install_or_upgrade(
@@ -509,7 +541,7 @@ async fn reconcile_release(
             ReleaseState::OutOfSync => {
                 let upgrade = Remediation::upgrade(hr);
                 if upgrade.exhausted(status.upgrade_failures.unwrap_or(0)) {
-                    return Err(anyhow!("exceeded maximum retries: cannot upgrade release"));
+                    return Ok(retries_exceeded(status, "upgrade", status.upgrade_failures));
                 }
                 let next = plan::latest(&history).map_or(1, |r| r.version + 1);
                 run_install_or_upgrade(
@@ -539,10 +571,11 @@ async fn reconcile_release(
                     continue;
                 }
                 if !remediation.should_remediate(failures) {
-                    return Ok(failed_outcome_with(
-                        status,
-                        "exceeded maximum retries: cannot remediate failed release",
-                    ));
+                    let action = match last_action {
+                        ReleaseAction::Install => "install",
+                        ReleaseAction::Upgrade => "upgrade",
+                    };
+                    return Ok(retries_exceeded(status, action, Some(failures)));
                 }
                 if conds::is_true(
                     status.conditions.as_deref().unwrap_or_default(),
@@ -593,14 +626,26 @@ fn failed_outcome(status: &HelmReleaseStatus) -> Outcome {
     }
 }
 
-fn failed_outcome_with(status: &HelmReleaseStatus, message: &str) -> Outcome {
+/// Flux's `ErrExceededMaxRetries` handling: `Stalled=True` `RetriesExceeded`
+/// "Failed to <action> after <n> attempt(s)"; Ready keeps the last failure.
+fn retries_exceeded(status: &HelmReleaseStatus, action: &str, failures: Option<i64>) -> Outcome {
+    let stalled = format!(
+        "Failed to {action} after {} attempt(s)",
+        failures.unwrap_or(0)
+    );
     match failed_outcome(status) {
-        Outcome::Retry { reason, .. } => Outcome::Retry {
+        Outcome::Retry {
+            reason, message, ..
+        } => Outcome::Stalled {
             reason,
-            message: message.to_string(),
-            after: None,
+            message: if message.is_empty() {
+                stalled.clone()
+            } else {
+                message
+            },
+            stalled,
         },
-        Outcome::Done => Outcome::Done,
+        other => other,
     }
 }
 
