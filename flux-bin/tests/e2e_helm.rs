@@ -183,6 +183,16 @@ spec:
       sourceRef: {kind: HelmRepository, name: charts}
   upgrade:
     remediation: {retries: 1}
+  postRenderers:
+    - kustomize:
+        patches:
+          - target: {kind: ConfigMap, name: demo-config}
+            patch: |
+              apiVersion: v1
+              kind: ConfigMap
+              metadata:
+                name: demo-config
+                annotations: {post-rendered: 'yes'}
   valuesFrom:
     - {kind: ConfigMap, name: extra-values}
     - {kind: Secret, name: missing-but-optional, optional: true}
@@ -274,7 +284,7 @@ spec:
     assert_eq!(status.storage_namespace.as_deref(), Some("apps"));
     assert_eq!(status.last_attempted_revision.as_deref(), Some("0.1.0"));
     assert_eq!(status.observed_generation, installed.metadata.generation);
-    let history = status.history.unwrap();
+    let history = status.history.clone().unwrap();
     assert_eq!(
         (history[0].version, history[0].status.as_str()),
         (1, "deployed")
@@ -294,10 +304,13 @@ spec:
     assert_eq!(labels["helm.toolkit.fluxcd.io/name"], "demo");
     assert_eq!(labels["helm.toolkit.fluxcd.io/namespace"], "apps");
     assert_eq!(labels["app.kubernetes.io/managed-by"], "Helm");
+    let annotations = cm.metadata.annotations.unwrap();
+    assert_eq!(annotations["meta.helm.sh/release-name"], "demo");
     assert_eq!(
-        cm.metadata.annotations.unwrap()["meta.helm.sh/release-name"],
-        "demo"
+        annotations["post-rendered"], "yes",
+        "kustomize post-renderer"
     );
+    assert!(status.observed_post_renderers_digest.is_some());
     let deployments: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         "apps",

@@ -460,7 +460,18 @@ async fn reconcile_release(
     // Flux loops over release states until in sync, an error or a terminal outcome.
     for _ in 0..6 {
         let history = store.history().await?;
-        let state = plan::release_state(&history, &chart.name, &chart.version, &digest);
+        let mut state = plan::release_state(&history, &chart.name, &chart.version, &digest);
+        if state == ReleaseState::InSync
+            && status.observed_generation != generation
+            && observed_render_digests(hr)
+                != (
+                    status.observed_post_renderers_digest.clone(),
+                    status.observed_common_metadata_digest.clone(),
+                )
+        {
+            // Post-renderers or commonMetadata changed: the manifest differs, upgrade.
+            state = ReleaseState::OutOfSync;
+        }
         tracing::debug!(
             "HelmRelease {}/{}: state {state:?}",
             hr.namespace().unwrap_or_default(),
@@ -597,6 +608,21 @@ async fn reconcile_release(
         }
     }
     Err(anyhow!("release did not settle after 6 actions"))
+}
+
+/// Digests of `spec.postRenderers` and `spec.commonMetadata`, as recorded in status.
+fn observed_render_digests(hr: &HelmRelease) -> (Option<String>, Option<String>) {
+    use sha2::Digest as _;
+    let common = hr
+        .spec
+        .common_metadata
+        .as_ref()
+        .and_then(|c| serde_json::to_vec(c).ok())
+        .map(|json| format!("sha256:{}", hex::encode(sha2::Sha256::digest(json))));
+    (
+        plan::post_renderers_digest(hr.spec.post_renderers.as_ref()),
+        common,
+    )
 }
 
 fn is_not_found(e: &kube::Error) -> bool {
@@ -803,6 +829,10 @@ async fn run_install_or_upgrade(
             conds::delete(&mut conditions, condition::REMEDIATED);
             status.conditions = Some(conditions);
             status.failures = Some(0);
+            (
+                status.observed_post_renderers_digest,
+                status.observed_common_metadata_digest,
+            ) = observed_render_digests(hr);
             emit(ctx, hr, EventType::Normal, reason, &message).await;
             let pruned = prune_history(store, hr).await;
             if let Err(e) = pruned {
@@ -889,8 +919,13 @@ fn render(
         &now_string(),
         "",
     );
-    release.manifest = plan::post_render(
+    let kustomized = plan::kustomize_post_render(
         &release.manifest,
+        hr.spec.post_renderers.as_deref().unwrap_or_default(),
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    release.manifest = plan::post_render(
+        &kustomized,
         &hr.name_any(),
         &hr.namespace().unwrap_or_default(),
         hr.spec.common_metadata.as_ref(),

@@ -134,6 +134,57 @@ pub fn config_digest(values: &Map<String, Value>) -> String {
     flux_helm::release::values_digest(&flux_helm::json::from_serde(Value::Object(values.clone())))
 }
 
+/// Runs the `postRenderers[].kustomize` steps in order: the manifest becomes one resource
+/// file of an in-memory kustomization with the renderer's `patches` and `images`, built with
+/// flux-kustomize (what Flux's kustomize post-renderer does with krusty).
+pub fn kustomize_post_render(
+    manifest: &str,
+    renderers: &[flux_api::helm::PostRenderer],
+) -> Result<String, String> {
+    let mut current = manifest.to_string();
+    for (index, renderer) in renderers.iter().enumerate() {
+        let Some(kustomize) = &renderer.kustomize else {
+            continue;
+        };
+        let mut kustomization = serde_json::json!({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": ["helm-output.yaml"],
+        });
+        if let Some(patches) = &kustomize.patches {
+            kustomization["patches"] = serde_json::to_value(patches).map_err(|e| e.to_string())?;
+        }
+        if let Some(images) = &kustomize.images {
+            kustomization["images"] = serde_json::to_value(images).map_err(|e| e.to_string())?;
+        }
+        let mut fs = flux_kustomize::MemFs::new();
+        fs.write("/helm-output.yaml", current.as_bytes());
+        fs.write(
+            "/kustomization.yaml",
+            serde_yaml::to_string(&kustomization)
+                .map_err(|e| e.to_string())?
+                .into_bytes(),
+        );
+        let built = flux_kustomize::build(&fs, "/")
+            .map_err(|e| format!("postRenderers[{index}]: kustomize build failed: {e}"))?;
+        current = built.to_yaml();
+    }
+    Ok(current)
+}
+
+/// `sha256:<hex>` of the JSON encoding of `spec.postRenderers` (Flux's
+/// `observedPostRenderersDigest`); `None` without post-renderers.
+pub fn post_renderers_digest(
+    renderers: Option<&Vec<flux_api::helm::PostRenderer>>,
+) -> Option<String> {
+    let renderers = renderers.filter(|r| !r.is_empty())?;
+    let json = serde_json::to_vec(renderers).ok()?;
+    Some(format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(json))
+    ))
+}
+
 /// Post-renders a release manifest as Flux does after Helm renders it: `commonMetadata`
 /// labels/annotations, then the origin labels (which win on key collisions). Each document
 /// keeps its `# Source:` line.
@@ -515,6 +566,40 @@ mod tests {
         assert_eq!(set["a"]["f"], Value::Bool(true));
         assert!(parse_values_document("- 1\n").is_err());
         assert!(parse_values_document("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn kustomize_post_renderer_patches_and_images() {
+        let manifest = "---\n# Source: c/templates/d.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.0\n";
+        let renderers: Vec<flux_api::helm::PostRenderer> = serde_yaml::from_str(
+            r"
+- kustomize:
+    patches:
+      - target: {kind: Deployment, name: web}
+        patch: |
+          - op: add
+            path: /metadata/annotations
+            value: {patched: 'yes'}
+    images:
+      - {name: nginx, newTag: '2.0'}
+",
+        )
+        .unwrap();
+        let out = kustomize_post_render(manifest, &renderers).unwrap();
+        let objects = manifest_objects(&out).unwrap();
+        assert_eq!(objects[0]["metadata"]["annotations"]["patched"], "yes");
+        assert_eq!(
+            objects[0]["spec"]["template"]["spec"]["containers"][0]["image"],
+            "nginx:2.0"
+        );
+        assert!(post_renderers_digest(Some(&renderers))
+            .unwrap()
+            .starts_with("sha256:"));
+        assert_eq!(post_renderers_digest(None), None);
+        let bad: Vec<flux_api::helm::PostRenderer> =
+            serde_yaml::from_str("- kustomize:\n    patches:\n      - patch: 'not a patch'\n")
+                .unwrap();
+        assert!(kustomize_post_render(manifest, &bad).is_err());
     }
 
     #[test]
