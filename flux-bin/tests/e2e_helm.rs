@@ -183,6 +183,7 @@ spec:
       sourceRef: {kind: HelmRepository, name: charts}
   upgrade:
     remediation: {retries: 1}
+  driftDetection: {mode: warn}
   postRenderers:
     - kustomize:
         patches:
@@ -334,6 +335,72 @@ spec:
     assert_eq!(v1.chart_name_version(), ("demo".into(), "0.1.0".into()));
     assert_eq!(v1.config.as_ref().unwrap()["message"], "hello");
     assert!(v1.manifest.contains("demo-config"));
+
+    // Drift: an edit behind Helm's back is reported in warn mode, corrected in enabled mode.
+    configmaps
+        .patch(
+            "demo-config",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"message": "tampered"}})),
+        )
+        .await
+        .unwrap();
+    releases
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "drift-1"}}})),
+        )
+        .await
+        .unwrap();
+    let drifted = eventually("drift detected", 30, || {
+        let releases = releases.clone();
+        async move {
+            let hr = releases.get("demo").await.unwrap();
+            (condition(&hr, "Drifted").map(|c| c.0) == Some("True".into())).then_some(hr)
+        }
+    })
+    .await;
+    assert_eq!(
+        condition(&drifted, "Drifted").unwrap(),
+        (
+            "True".into(),
+            "DriftDetected".into(),
+            "Cluster state of release apps/demo.v1 has drifted from the desired state:\nConfigMap/apps/demo-config changed (0 additions, 1 changes, 0 removals)".into()
+        )
+    );
+    assert_eq!(
+        configmaps.get("demo-config").await.unwrap().data.unwrap()["message"],
+        "tampered",
+        "warn mode does not correct"
+    );
+    releases
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"driftDetection": {"mode": "enabled"}}})),
+        )
+        .await
+        .unwrap();
+    eventually("drift corrected", 30, || {
+        let releases = releases.clone();
+        let configmaps = configmaps.clone();
+        async move {
+            let hr = releases.get("demo").await.unwrap();
+            let message =
+                configmaps.get("demo-config").await.unwrap().data.unwrap()["message"].clone();
+            (message == "hello"
+                && condition(&hr, "Drifted").map(|c| (c.0, c.1))
+                    == Some(("False".into(), "NoDriftDetected".into())))
+            .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        release_secrets(&secrets, "demo").await.len(),
+        1,
+        "no Helm upgrade for drift"
+    );
 
     // A values change upgrades to v2.
     releases

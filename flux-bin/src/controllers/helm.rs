@@ -30,7 +30,7 @@ use flux_api::kustomize::ValuesSourceKind;
 use flux_helm::release::{self as rel, status as rls, Release};
 
 use super::common_helm_notify::{now_time, split_api_version};
-use super::helm_plan::{self as plan, keys, ReleaseState, Remediation};
+use super::helm_plan::{self as plan, ReleaseState, Remediation};
 use crate::runtime::events::{build_event, EventInput, EventPoster, EventType, InvolvedObject};
 use crate::runtime::metrics::{Metrics, ObjectKey};
 
@@ -482,6 +482,7 @@ async fn reconcile_release(
                 status.history = Some(plan::history_snapshots(&history));
                 let latest = plan::latest(&history).cloned().unwrap_or_default();
                 update_inventory(status, &latest);
+                detect_drift(ctx, hr, &latest, status).await?;
                 let mut conditions = status.conditions.take().unwrap_or_default();
                 let released_reason = conds::get(&conditions, condition::RELEASED)
                     .filter(|c| c.status == cstatus::TRUE)
@@ -1224,18 +1225,8 @@ async fn apply_release(
     let objects = plan::manifest_objects(&release.manifest).map_err(|e| anyhow!(e))?;
     let mut applied = Vec::new();
     let mut keep = BTreeSet::new();
-    for mut object in objects {
-        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-            let labels = meta.entry("labels").or_insert_with(|| json!({}));
-            if let Some(labels) = labels.as_object_mut() {
-                labels.insert(keys::MANAGED_BY.into(), json!("Helm"));
-            }
-            let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
-            if let Some(annotations) = annotations.as_object_mut() {
-                annotations.insert(keys::RELEASE_NAME.into(), json!(release.name));
-                annotations.insert(keys::RELEASE_NAMESPACE.into(), json!(release.namespace));
-            }
-        }
+    for object in objects {
+        let object = plan::with_ownership(object, &release.name, &release.namespace);
         let (api, name) = object_api(ctx, &object, &release.namespace).await?;
         let (api_version, kind, _, _) = plan::object_key(&object);
         let patched = api
@@ -1287,6 +1278,139 @@ async fn apply_release(
         wait_ready(&applied, limit).await?;
     }
     Ok(())
+}
+
+/// `spec.driftDetection`: compares each release object's server-side dry run with the
+/// live object; `enabled` corrects drift by applying (re-creating deleted objects), `warn`
+/// only reports. Sets `Drifted` and emits `DriftDetected`.
+async fn detect_drift(
+    ctx: &Context,
+    hr: &HelmRelease,
+    release: &Release,
+    status: &mut HelmReleaseStatus,
+) -> Result<()> {
+    use flux_api::helm::DriftDetectionMode;
+    let detection = hr.spec.drift_detection.clone().unwrap_or_default();
+    let mode = detection.mode.unwrap_or_default();
+    let generation = hr.metadata.generation;
+    if mode == DriftDetectionMode::Disabled {
+        let mut conditions = status.conditions.take().unwrap_or_default();
+        conds::delete(&mut conditions, condition::DRIFTED);
+        status.conditions = Some(conditions);
+        return Ok(());
+    }
+    let mut lines = Vec::new();
+    let mut drifted = Vec::new();
+    for object in plan::manifest_objects(&release.manifest).map_err(|e| anyhow!(e))? {
+        if plan::drift_disabled(&object) {
+            continue;
+        }
+        let object = plan::with_ownership(object, &release.name, &release.namespace);
+        let (api, name) = object_api(ctx, &object, &release.namespace).await?;
+        let (_, kind, _, _) = plan::object_key(&object);
+        let ns = api_namespace(&object, &release.namespace);
+        let id = if ns.is_empty() {
+            format!("{kind}/{name}")
+        } else {
+            format!("{kind}/{ns}/{name}")
+        };
+        let ignore: Vec<String> = detection
+            .ignore
+            .iter()
+            .flatten()
+            .filter(|rule| {
+                rule.target.as_ref().is_none_or(|t| {
+                    t.kind.as_deref().is_none_or(|k| k == kind)
+                        && t.name.as_deref().is_none_or(|n| n == name)
+                })
+            })
+            .flat_map(|rule| rule.paths.clone())
+            .collect();
+        let Some(live) = api
+            .get_opt(&name)
+            .await
+            .with_context(|| format!("reading {id}"))?
+        else {
+            lines.push(format!("{id} removed"));
+            drifted.push(object);
+            continue;
+        };
+        let dry_run = api
+            .patch(
+                &name,
+                &PatchParams::apply(CONTROLLER).force().dry_run(),
+                &Patch::Apply(&object),
+            )
+            .await
+            .with_context(|| format!("dry-run apply of {id}"))?;
+        let desired = serde_json::to_value(&dry_run).context("encoding object")?;
+        let current = serde_json::to_value(&live).context("encoding object")?;
+        let (additions, changes, removals) = plan::drift_counts(&desired, &current, &ignore);
+        if additions + changes + removals > 0 {
+            lines.push(format!(
+                "{id} changed ({additions} additions, {changes} changes, {removals} removals)"
+            ));
+            drifted.push(object);
+        }
+    }
+    let mut conditions = status.conditions.take().unwrap_or_default();
+    if lines.is_empty() {
+        conds::mark_false(
+            &mut conditions,
+            condition::DRIFTED,
+            reason::NO_DRIFT_DETECTED,
+            &format!(
+                "No drift detected for release {}",
+                plan::release_ref(release)
+            ),
+            generation,
+            now_time(),
+        );
+        status.conditions = Some(conditions);
+        return Ok(());
+    }
+    let message = format!(
+        "Cluster state of release {} has drifted from the desired state:\n{}",
+        plan::release_ref(release),
+        lines.join("\n")
+    );
+    conds::mark_true(
+        &mut conditions,
+        condition::DRIFTED,
+        reason::DRIFT_DETECTED,
+        &message,
+        generation,
+        now_time(),
+    );
+    status.conditions = Some(conditions);
+    emit(
+        ctx,
+        hr,
+        EventType::Warning,
+        reason::DRIFT_DETECTED,
+        &message,
+    )
+    .await;
+    if mode == DriftDetectionMode::Enabled {
+        for object in drifted {
+            let (api, name) = object_api(ctx, &object, &release.namespace).await?;
+            api.patch(
+                &name,
+                &PatchParams::apply(CONTROLLER).force(),
+                &Patch::Apply(&object),
+            )
+            .await
+            .with_context(|| format!("correcting drift of {name}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn api_namespace(object: &Value, default_ns: &str) -> String {
+    object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map_or_else(|| default_ns.to_string(), str::to_string)
 }
 
 async fn wait_ready(objects: &[(Api<DynamicObject>, String)], limit: Duration) -> Result<()> {

@@ -520,6 +520,115 @@ pub fn inventory_entry(object: &Value) -> flux_api::meta::ResourceRef {
     }
 }
 
+/// Adds Helm's ownership metadata (`app.kubernetes.io/managed-by: Helm` and the
+/// `meta.helm.sh/release-*` annotations) to an object about to be applied.
+pub fn with_ownership(mut object: Value, release_name: &str, release_namespace: &str) -> Value {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        string_map(meta, "labels").insert(keys::MANAGED_BY.into(), Value::String("Helm".into()));
+        let annotations = string_map(meta, "annotations");
+        annotations.insert(
+            keys::RELEASE_NAME.into(),
+            Value::String(release_name.into()),
+        );
+        annotations.insert(
+            keys::RELEASE_NAMESPACE.into(),
+            Value::String(release_namespace.into()),
+        );
+    }
+    object
+}
+
+/// True when drift detection is disabled for an object by label or annotation.
+pub fn drift_disabled(object: &Value) -> bool {
+    ["labels", "annotations"].iter().any(|field| {
+        object
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(|m| m.get(flux_api::constants::annotation::HELM_DRIFT_DETECTION))
+            .and_then(Value::as_str)
+            == Some(flux_api::constants::annotation::DISABLED_VALUE)
+    })
+}
+
+/// Leaf differences between what the object would be after applying (`desired`, a
+/// server-side dry run) and the live object, ignoring server-managed metadata, `status` and
+/// the `ignore` JSON pointers: `(additions, changes, removals)`.
+pub fn drift_counts(desired: &Value, live: &Value, ignore: &[String]) -> (usize, usize, usize) {
+    let clean = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("status");
+            if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                for noisy in [
+                    "managedFields",
+                    "resourceVersion",
+                    "generation",
+                    "creationTimestamp",
+                    "uid",
+                    "selfLink",
+                ] {
+                    meta.remove(noisy);
+                }
+            }
+        }
+        for pointer in ignore {
+            remove_pointer(&mut v, pointer);
+        }
+        let mut leaves = BTreeMap::new();
+        flatten("", &v, &mut leaves);
+        leaves
+    };
+    let (want, have) = (clean(desired), clean(live));
+    let additions = want.keys().filter(|k| !have.contains_key(*k)).count();
+    let removals = have.keys().filter(|k| !want.contains_key(*k)).count();
+    let changes = want
+        .iter()
+        .filter(|(k, v)| have.get(*k).is_some_and(|h| h != *v))
+        .count();
+    (additions, changes, removals)
+}
+
+fn remove_pointer(value: &mut Value, pointer: &str) {
+    if pointer.is_empty() {
+        *value = Value::Null;
+        return;
+    }
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    match value.pointer_mut(parent) {
+        Some(Value::Object(map)) => {
+            map.remove(&last);
+        }
+        Some(Value::Array(items)) => {
+            if let Ok(index) = last.parse::<usize>() {
+                if index < items.len() {
+                    items.remove(index);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                flatten(&format!("{prefix}/{k}"), v, out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(&format!("{prefix}/{i}"), v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.clone());
+        }
+    }
+}
+
 /// Annotations as a map (for reconcile requests).
 pub fn annotations(hr: &HelmRelease) -> Option<&BTreeMap<String, String>> {
     hr.metadata.annotations.as_ref()
@@ -566,6 +675,29 @@ mod tests {
         assert_eq!(set["a"]["f"], Value::Bool(true));
         assert!(parse_values_document("- 1\n").is_err());
         assert!(parse_values_document("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn drift_counts_ignore_noise_and_ignored_paths() {
+        let desired = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "resourceVersion": "9"}, "data": {"k": "v", "n": "1"}});
+        let same = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "resourceVersion": "3", "managedFields": [{}]},
+            "data": {"k": "v", "n": "1"}, "status": {"x": 1}});
+        assert_eq!(drift_counts(&desired, &same, &[]), (0, 0, 0));
+        let edited = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a"}, "data": {"k": "changed", "extra": "x"}});
+        assert_eq!(drift_counts(&desired, &edited, &[]), (1, 1, 1));
+        assert_eq!(
+            drift_counts(&desired, &edited, &["/data".to_string()]),
+            (0, 0, 0)
+        );
+        let owned = with_ownership(desired, "rel", "ns");
+        assert_eq!(owned["metadata"]["labels"][keys::MANAGED_BY], "Helm");
+        assert_eq!(owned["metadata"]["annotations"][keys::RELEASE_NAME], "rel");
+        let disabled = serde_json::json!({"metadata": {"annotations": {"helm.toolkit.fluxcd.io/driftDetection": "disabled"}}});
+        assert!(drift_disabled(&disabled));
+        assert!(!drift_disabled(&owned));
     }
 
     #[test]
