@@ -537,3 +537,132 @@ spec:
 
     controller.abort();
 }
+
+#[tokio::test]
+async fn not_ready_reasons_dependency_digest_and_values() {
+    let env = flux_testenv::TestEnv::start().await.unwrap();
+    for crd in flux_api::crds() {
+        env.create_yaml("crds", &serde_yaml::to_string(&crd).unwrap())
+            .unwrap();
+    }
+    let archive = package_chart();
+    let url = serve_artifact(archive).await;
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    env.create_yaml(
+        "objects",
+        r"
+apiVersion: v1
+kind: Namespace
+metadata: {name: apps}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmChart
+metadata: {name: shared, namespace: apps}
+spec: {chart: demo, interval: 10m, sourceRef: {kind: HelmRepository, name: charts}}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: waits, namespace: apps}
+spec:
+  interval: 10m
+  dependsOn: [{name: base}]
+  chartRef: {kind: HelmChart, name: shared}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: tampered, namespace: apps}
+spec:
+  interval: 10m
+  chartRef: {kind: HelmChart, name: shared}
+",
+    )
+    .unwrap();
+    env.patch_status(
+        "source.toolkit.fluxcd.io/v1",
+        "HelmChart",
+        Some("apps"),
+        "shared",
+        json!({
+            "observedGeneration": 1,
+            "conditions": [{"type": "Ready", "status": "True", "reason": "ChartPullSucceeded",
+                            "message": "pulled", "lastTransitionTime": "2026-11-23T06:00:00Z"}],
+            "artifact": {"path": "x.tgz", "url": url, "revision": "0.1.0", "digest": wrong,
+                         "lastUpdateTime": "2026-11-23T06:00:00Z"}
+        }),
+    )
+    .unwrap();
+    let client = env.client().unwrap();
+    let ctx = helm::context(client.clone(), HelmOptions::default(), Arc::default());
+    let controller = tokio::spawn(helm::run(ctx));
+    let releases: Api<HelmRelease> = Api::namespaced(client.clone(), "apps");
+    let ready_of = |name: &'static str| {
+        let releases = releases.clone();
+        move || {
+            let releases = releases.clone();
+            async move {
+                let hr = releases.get(name).await.unwrap();
+                condition(&hr, "Ready").filter(|c| c.0 == "False")
+            }
+        }
+    };
+    let waits = eventually("DependencyNotReady", 20, ready_of("waits")).await;
+    assert_eq!(
+        (waits.1.as_str(), waits.2.as_str()),
+        (
+            "DependencyNotReady",
+            "dependency 'apps/base' is not ready: not found"
+        )
+    );
+    let tampered = eventually("ArtifactFailed", 20, ready_of("tampered")).await;
+    assert_eq!(tampered.1, "ArtifactFailed");
+    assert!(
+        tampered
+            .2
+            .starts_with("failed to verify artifact: computed digest doesn't match"),
+        "{}",
+        tampered.2
+    );
+    // Nothing was installed for either.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "apps");
+    assert!(secrets
+        .list(&ListParams::default().labels("owner=helm"))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+
+    // A missing, non-optional valuesFrom ConfigMap is a ValuesError (digest fixed first).
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(package_chart()))
+    );
+    env.patch_status(
+        "source.toolkit.fluxcd.io/v1",
+        "HelmChart",
+        Some("apps"),
+        "shared",
+        json!({"artifact": {"path": "x.tgz", "url": url, "revision": "0.1.0", "digest": digest,
+                            "lastUpdateTime": "2026-11-23T06:00:00Z"}}),
+    )
+    .unwrap();
+    releases
+        .patch(
+            "tampered",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"valuesFrom": [{"kind": "ConfigMap", "name": "absent"}]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let values = eventually("ValuesError", 20, || {
+        let releases = releases.clone();
+        async move {
+            let hr = releases.get("tampered").await.unwrap();
+            condition(&hr, "Ready").filter(|c| c.1 == "ValuesError")
+        }
+    })
+    .await;
+    assert_eq!(values.2, "could not find ConfigMap 'apps/absent'");
+    controller.abort();
+}

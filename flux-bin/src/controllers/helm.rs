@@ -1600,12 +1600,17 @@ async fn load_chart_source(
         .get("observedGeneration")
         .and_then(Value::as_i64);
     if !conds::is_ready(&conditions) || observed != source.metadata.generation {
-        let detail = conds::get(&conditions, condition::READY)
-            .map_or_else(|| "not ready".to_string(), |c| c.message.clone());
-        return Ok(Err((
-            reason::SOURCE_NOT_READY,
-            format!("{kind} '{source_ns}/{source_name}' is not ready: {detail}"),
-        )));
+        // Flux appends the source's Ready message when it has one.
+        let message = match conds::get(&conditions, condition::READY) {
+            Some(c) if !c.message.is_empty() => {
+                format!(
+                    "{kind} '{source_ns}/{source_name}' is not ready: {}",
+                    c.message
+                )
+            }
+            _ => format!("{kind} '{source_ns}/{source_name}' is not ready"),
+        };
+        return Ok(Err((reason::SOURCE_NOT_READY, message)));
     }
     let Some(artifact) = source_status.get("artifact") else {
         return Ok(Err((
