@@ -1,13 +1,15 @@
 //! `helm-controller`: reconciles HelmReleases with flux-helm.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Parser;
 
-use flux_bin::controllers::common_helm_notify::{kube_client, serve_probes, shutdown_signal};
-use flux_bin::controllers::helm::{self, HelmOptions};
+use flux_bin::controllers::common_helm_notify::{
+    kube_client, run_as_leader, runtime_namespace, serve_probes,
+};
+use flux_bin::controllers::helm::{self, HelmOptions, CONTROLLER};
 use flux_bin::runtime::flags::RuntimeFlags;
 use flux_bin::runtime::metrics::Metrics;
 
@@ -33,19 +35,13 @@ async fn main() -> Result<()> {
     )
     .await?;
     let opts = HelmOptions {
-        namespace: (!runtime.watch_all_namespaces)
-            .then(|| std::env::var("RUNTIME_NAMESPACE").unwrap_or_else(|_| "flux-system".into())),
+        namespace: (!runtime.watch_all_namespaces).then(runtime_namespace),
         concurrency: runtime.concurrency(4),
         requeue_dependency: runtime.requeue_dependency,
         events_addr: runtime.events_addr.clone(),
         no_cross_namespace_refs: runtime.no_cross_namespace_refs,
         ..HelmOptions::default()
     };
-    let ctx = helm::context(client, opts, metrics);
-    ready.store(true, Ordering::SeqCst);
-    tokio::select! {
-        () = helm::run(ctx) => anyhow::bail!("the HelmRelease watch ended"),
-        () = shutdown_signal() => {}
-    }
-    Ok(())
+    let ctx = helm::context(client.clone(), opts, metrics);
+    run_as_leader(&client, CONTROLLER, runtime, &ready, helm::run(ctx)).await
 }

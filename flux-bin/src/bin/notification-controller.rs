@@ -7,8 +7,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::Parser;
 
-use flux_bin::controllers::common_helm_notify::{kube_client, serve_probes, shutdown_signal};
-use flux_bin::controllers::notification::{self, NotificationOptions};
+use flux_bin::controllers::common_helm_notify::{
+    kube_client, run_as_leader, runtime_namespace, serve_probes,
+};
+use flux_bin::controllers::notification::{self, NotificationOptions, CONTROLLER};
 use flux_bin::runtime::flags::{listen_addr, parse_duration, RuntimeFlags};
 use flux_bin::runtime::metrics::Metrics;
 
@@ -39,8 +41,7 @@ async fn main() -> Result<()> {
     let opts = NotificationOptions {
         events_addr: listen_addr(events).map_err(anyhow::Error::msg)?,
         receiver_addr: listen_addr(&flags.receiver_addr).map_err(anyhow::Error::msg)?,
-        namespace: (!runtime.watch_all_namespaces)
-            .then(|| std::env::var("RUNTIME_NAMESPACE").unwrap_or_else(|_| "flux-system".into())),
+        namespace: (!runtime.watch_all_namespaces).then(runtime_namespace),
         rate_limit_interval: flags.rate_limit_interval,
         no_cross_namespace_refs: runtime.no_cross_namespace_refs,
         resync: Duration::from_secs(60),
@@ -53,14 +54,14 @@ async fn main() -> Result<()> {
         Arc::clone(&ready),
     )
     .await?;
-    let mut controller = notification::start(client, opts)
-        .await
-        .context("starting notification-controller")?;
-    ready.store(true, std::sync::atomic::Ordering::SeqCst);
-    tokio::select! {
-        () = controller.wait() => anyhow::bail!("a notification-controller server stopped"),
-        () = shutdown_signal() => {}
-    }
-    controller.stop();
-    Ok(())
+    let serve = async {
+        match notification::start(client.clone(), opts)
+            .await
+            .context("starting notification-controller")
+        {
+            Ok(mut controller) => controller.wait().await,
+            Err(e) => eprintln!("{e:#}"),
+        }
+    };
+    run_as_leader(&client, CONTROLLER, runtime, &ready, serve).await
 }

@@ -99,6 +99,124 @@ pub async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<Client>
     Client::try_from(config).context("building the Kubernetes client")
 }
 
+/// The controller's own namespace (`RUNTIME_NAMESPACE`, as Flux's deployments set it).
+pub fn runtime_namespace() -> String {
+    std::env::var("RUNTIME_NAMESPACE").unwrap_or_else(|_| "flux-system".into())
+}
+
+/// Holds leadership while `run` runs: waits for the Lease when election is enabled, stops
+/// when leadership is lost or on SIGINT/SIGTERM, and releases the Lease on the way out.
+/// Returns an error when `run` ends by itself or leadership is lost.
+pub async fn run_as_leader<F>(
+    client: &Client,
+    controller: &str,
+    flags: &crate::runtime::flags::RuntimeFlags,
+    ready: &AtomicBool,
+    run: F,
+) -> Result<()>
+where
+    F: std::future::Future<Output = ()>,
+{
+    let leadership = flags
+        .enable_leader_election
+        .then(|| Leadership::new(client, &runtime_namespace(), controller, flags));
+    if let Some(leadership) = &leadership {
+        tokio::select! {
+            () = leadership.acquire() => {}
+            () = shutdown_signal() => return Ok(()),
+        }
+    }
+    ready.store(true, std::sync::atomic::Ordering::SeqCst);
+    let kept = async {
+        match &leadership {
+            Some(leadership) => leadership.keep().await,
+            None => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        () = run => Err(anyhow::anyhow!("{controller}: the controller loop ended")),
+        () = kept => Err(anyhow::anyhow!("{controller}: leader election lost")),
+        () = shutdown_signal() => Ok(()),
+    };
+    if let Some(leadership) = &leadership {
+        if flags.leader_election_release_on_cancel {
+            leadership.release().await;
+        }
+    }
+    result
+}
+
+/// Leader election on the coordination Lease `<controller>-leader-election` in `namespace`
+/// (`--enable-leader-election`): [`Leadership::acquire`] waits until this process holds the
+/// Lease; [`Leadership::keep`] renews it every retry period and returns when it is lost
+/// (renew deadline passed), so the binary can exit as Flux's controllers do.
+pub struct Leadership {
+    elector: crate::runtime::leader::LeaderElector,
+    renew_deadline: std::time::Duration,
+    retry_period: std::time::Duration,
+}
+
+impl Leadership {
+    /// An elector for `controller` with the runtime flags' timings.
+    pub fn new(
+        client: &Client,
+        namespace: &str,
+        controller: &str,
+        flags: &crate::runtime::flags::RuntimeFlags,
+    ) -> Self {
+        let identity = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| format!("{controller}-{}", std::process::id()));
+        let api: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(client.clone(), namespace);
+        Leadership {
+            elector: crate::runtime::leader::LeaderElector::new(
+                api,
+                &crate::runtime::flags::lease_name(controller),
+                &identity,
+                flags.leader_election_lease_duration,
+            ),
+            renew_deadline: flags.leader_election_renew_deadline,
+            retry_period: flags.leader_election_retry_period,
+        }
+    }
+
+    /// Waits until the Lease is ours.
+    pub async fn acquire(&self) {
+        loop {
+            match self.elector.try_acquire_or_renew().await {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => tracing::warn!("leader election: {e}"),
+            }
+            tokio::time::sleep(self.retry_period).await;
+        }
+    }
+
+    /// Renews until a renewal has failed for longer than the renew deadline.
+    pub async fn keep(&self) {
+        let mut last_renewed = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(self.retry_period).await;
+            match self.elector.try_acquire_or_renew().await {
+                Ok(true) => last_renewed = std::time::Instant::now(),
+                Ok(false) => return,
+                Err(e) => tracing::warn!("leader election renew: {e}"),
+            }
+            if last_renewed.elapsed() > self.renew_deadline {
+                return;
+            }
+        }
+    }
+
+    /// Gives the Lease up (on shutdown).
+    pub async fn release(&self) {
+        if let Err(e) = self.elector.release().await {
+            tracing::warn!("releasing the leader Lease: {e}");
+        }
+    }
+}
+
 /// The current time as a metav1 `Time`.
 pub fn now_time() -> flux_api::meta::Time {
     flux_api::meta::Time(k8s_openapi::jiff::Timestamp::now())
@@ -131,6 +249,40 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn leadership_is_exclusive_until_released() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            runtime: crate::runtime::flags::RuntimeFlags,
+        }
+        let env = flux_testenv::TestEnv::start().await.unwrap();
+        env.create_yaml(
+            "ns",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: flux-system}\n",
+        )
+        .unwrap();
+        let client = env.client().unwrap();
+        let flags = Flags::parse_from(["x", "--leader-election-retry-period=50ms"]).runtime;
+        let first = Leadership::new(&client, "flux-system", "helm-controller", &flags);
+        first.acquire().await;
+        let mut second = Leadership::new(&client, "flux-system", "helm-controller", &flags);
+        second.elector = crate::runtime::leader::LeaderElector::new(
+            Api::namespaced(client.clone(), "flux-system"),
+            "helm-controller-leader-election",
+            "someone-else",
+            flags.leader_election_lease_duration,
+        );
+        let blocked =
+            tokio::time::timeout(std::time::Duration::from_millis(300), second.acquire()).await;
+        assert!(blocked.is_err(), "the Lease is held by the first process");
+        first.release().await;
+        tokio::time::timeout(std::time::Duration::from_secs(5), second.acquire())
+            .await
+            .expect("acquired after release");
+    }
 
     #[test]
     fn api_versions_split() {
