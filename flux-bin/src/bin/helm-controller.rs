@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Parser;
 
 use flux_bin::controllers::common_helm_notify::{
-    kube_client, run_as_leader, runtime_namespace, serve_probes,
+    kube_client, run_as_leader, runtime_namespace, serve_probes, LineLogger,
 };
 use flux_bin::controllers::helm::{self, HelmOptions, CONTROLLER};
 use flux_bin::runtime::flags::RuntimeFlags;
@@ -24,6 +24,7 @@ struct Flags {
 async fn main() -> Result<()> {
     let flags = Flags::parse();
     let runtime = &flags.runtime;
+    LineLogger::install(runtime);
     let client = kube_client(runtime.kubeconfig.as_deref()).await?;
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));

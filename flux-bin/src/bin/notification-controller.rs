@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use clap::Parser;
 
 use flux_bin::controllers::common_helm_notify::{
-    kube_client, run_as_leader, runtime_namespace, serve_probes,
+    kube_client, run_as_leader, runtime_namespace, serve_probes, LineLogger,
 };
 use flux_bin::controllers::notification::{self, NotificationOptions, CONTROLLER};
 use flux_bin::runtime::flags::{listen_addr, parse_duration, RuntimeFlags};
@@ -31,6 +31,7 @@ struct Flags {
 async fn main() -> Result<()> {
     let flags = Flags::parse();
     let runtime = &flags.runtime;
+    LineLogger::install(runtime);
     // Here `--events-addr` is where events are received (Flux's default `:9090`).
     let events = if runtime.events_addr.is_empty() {
         ":9090"

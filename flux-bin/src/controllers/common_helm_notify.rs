@@ -217,6 +217,113 @@ impl Leadership {
     }
 }
 
+/// A small `tracing` subscriber for the controller binaries: one line per event on stderr,
+/// JSON (`--log-encoding json`, Flux's default: `level`, `ts`, `msg` plus the event's fields)
+/// or console text, filtered by `--log-level`. Spans are not tracked.
+pub struct LineLogger {
+    max: tracing::Level,
+    json: bool,
+}
+
+impl LineLogger {
+    /// Installs the logger as the global subscriber (once; later calls do nothing).
+    pub fn install(flags: &crate::runtime::flags::RuntimeFlags) {
+        use crate::runtime::flags::{LogEncoding, LogLevel};
+        let max = match flags.log_level {
+            LogLevel::Trace => tracing::Level::TRACE,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Error => tracing::Level::ERROR,
+        };
+        let logger = LineLogger {
+            max,
+            json: flags.log_encoding == LogEncoding::Json,
+        };
+        let _ = tracing::subscriber::set_global_default(logger);
+    }
+
+    /// Formats one event line (pure, for tests).
+    pub fn format(
+        &self,
+        level: &tracing::Level,
+        target: &str,
+        fields: &serde_json::Map<String, serde_json::Value>,
+        ts: &str,
+    ) -> String {
+        let message = fields
+            .get("message")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if self.json {
+            let mut line = serde_json::Map::new();
+            line.insert("level".into(), level.as_str().to_lowercase().into());
+            line.insert("ts".into(), ts.into());
+            line.insert("logger".into(), target.into());
+            line.insert("msg".into(), message.into());
+            for (k, v) in fields {
+                if k != "message" {
+                    line.insert(k.clone(), v.clone());
+                }
+            }
+            serde_json::Value::Object(line).to_string()
+        } else {
+            let rest: Vec<String> = fields
+                .iter()
+                .filter(|(k, _)| *k != "message")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!("{ts} {level} {target} {message} {}", rest.join(" "))
+                .trim_end()
+                .to_string()
+        }
+    }
+}
+
+struct FieldVisitor(serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for FieldVisitor {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().to_string(), format!("{value:?}").into());
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+}
+
+impl tracing::Subscriber for LineLogger {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= self.max
+    }
+
+    fn new_span(&self, _span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _span: &tracing::span::Id, _values: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _span: &tracing::span::Id, _follows: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut visitor = FieldVisitor(serde_json::Map::new());
+        event.record(&mut visitor);
+        let ts = k8s_openapi::jiff::Timestamp::now().to_string();
+        let line = self.format(
+            event.metadata().level(),
+            event.metadata().target(),
+            &visitor.0,
+            &ts,
+        );
+        eprintln!("{line}");
+    }
+
+    fn enter(&self, _span: &tracing::span::Id) {}
+
+    fn exit(&self, _span: &tracing::span::Id) {}
+}
+
 /// The current time as a metav1 `Time`.
 pub fn now_time() -> flux_api::meta::Time {
     flux_api::meta::Time(k8s_openapi::jiff::Timestamp::now())
@@ -282,6 +389,36 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(5), second.acquire())
             .await
             .expect("acquired after release");
+    }
+
+    #[test]
+    fn log_lines() {
+        let mut fields = serde_json::Map::new();
+        fields.insert("message".into(), "installed".into());
+        fields.insert("name".into(), "demo".into());
+        let json = LineLogger {
+            max: tracing::Level::INFO,
+            json: true,
+        };
+        let line: serde_json::Value = serde_json::from_str(&json.format(
+            &tracing::Level::INFO,
+            "helm",
+            &fields,
+            "2026-11-23T07:00:00Z",
+        ))
+        .unwrap();
+        assert_eq!(line["level"], "info");
+        assert_eq!(line["msg"], "installed");
+        assert_eq!(line["name"], "demo");
+        assert_eq!(line["ts"], "2026-11-23T07:00:00Z");
+        let text = LineLogger {
+            max: tracing::Level::INFO,
+            json: false,
+        };
+        assert_eq!(
+            text.format(&tracing::Level::WARN, "helm", &fields, "t"),
+            "t WARN helm installed name=\"demo\""
+        );
     }
 
     #[test]
