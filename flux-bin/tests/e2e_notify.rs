@@ -145,6 +145,23 @@ spec:
   eventSeverity: info
   eventSources: [{{kind: Kustomization, name: 'web*'}}]
   exclusionList: ['.*ignored.*']
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {{name: labelled, namespace: apps}}
+spec:
+  providerRef: {{name: hook}}
+  eventSources: [{{kind: Kustomization, name: '*', matchLabels: {{team: data}}}}]
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: db, namespace: apps, labels: {{team: data}}}}
+spec: {{interval: 5m, prune: true, sourceRef: {{kind: GitRepository, name: repo}}}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: cache, namespace: apps, labels: {{team: other}}}}
+spec: {{interval: 5m, prune: true, sourceRef: {{kind: GitRepository, name: repo}}}}
 "
         ),
     )
@@ -182,8 +199,11 @@ spec:
         post(event("web-frontend", "ReconciliationSucceeded", "applied")).await,
         429
     );
-    // Not matched by the Alert, or excluded by its regex: nothing sent.
-    assert_eq!(post(event("db", "ReconciliationSucceeded", "x")).await, 202);
+    // Not matched by any Alert (labels differ), or excluded by its regex: nothing sent.
+    assert_eq!(
+        post(event("cache", "ReconciliationSucceeded", "x")).await,
+        202
+    );
     assert_eq!(
         post(event(
             "web-api",
@@ -193,11 +213,16 @@ spec:
         .await,
         202
     );
+    // Matched through the labelled Alert's matchLabels (labels read from the API).
+    assert_eq!(post(event("db", "ReconciliationFailed", "boom")).await, 202);
     controller.notifier.drain().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 1, "exactly one delivery: {seen:?}");
+    assert_eq!(seen.len(), 2, "two deliveries: {seen:?}");
+    let labelled: Value = serde_json::from_slice(&seen[1].1).unwrap();
+    assert_eq!(labelled["involvedObject"]["name"], "db");
+    assert_eq!(labelled["message"], "boom");
     let (head, body) = &seen[0];
     assert!(head.starts_with("POST /hook"), "{head}");
     assert!(

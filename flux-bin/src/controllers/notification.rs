@@ -255,6 +255,7 @@ impl Sync {
                 Err(e) => tracing::warn!("reading Secret {ns}/{name}: {e}"),
             }
         }
+        self.read_object_labels(&mut registry).await;
         for (value, receiver) in parsed_receivers {
             let status = receiver_status(&receiver, &registry.secrets);
             if let Err(e) = self.write_receiver_status(value, &receiver, status).await {
@@ -266,6 +267,56 @@ impl Sync {
             *current = registry;
         }
         Ok(())
+    }
+
+    /// Labels of the objects that `eventSources` with `matchLabels` select (read at every
+    /// sync), so routing can match them without an API call per event.
+    async fn read_object_labels(&self, registry: &mut Registry) {
+        let mut wanted: BTreeSet<(String, String, String)> = BTreeSet::new();
+        for alert in &registry.alerts {
+            for source in &alert.spec.event_sources {
+                if source.match_labels.as_ref().is_none_or(BTreeMap::is_empty) {
+                    continue;
+                }
+                let api_version = if source.api_version.is_empty() {
+                    flux_kind_api_version(&source.kind)
+                        .unwrap_or_default()
+                        .to_string()
+                } else {
+                    source.api_version.clone()
+                };
+                let namespace = if source.namespace.is_empty() {
+                    alert.metadata.namespace.clone()
+                } else {
+                    source.namespace.clone()
+                };
+                if !api_version.is_empty() {
+                    wanted.insert((api_version, source.kind.clone(), namespace));
+                }
+            }
+        }
+        for (api_version, kind, namespace) in wanted {
+            let resource = match resource_for(&self.client, &api_version, &kind).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("matchLabels: {e:#}");
+                    continue;
+                }
+            };
+            let api = dynamic_api(&self.client, &resource, &namespace);
+            match api.list(&ListParams::default()).await {
+                Ok(list) => {
+                    for object in list.items {
+                        let name = object.metadata.name.clone().unwrap_or_default();
+                        registry.object_labels.insert(
+                            (kind.clone(), namespace.clone(), name),
+                            object.metadata.labels.clone().unwrap_or_default(),
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!("matchLabels: listing {kind} in {namespace}: {e}"),
+            }
+        }
     }
 
     async fn write_receiver_status(
@@ -328,6 +379,21 @@ impl Sync {
         .context("patching status")?;
         Ok(())
     }
+}
+
+/// The served version of a Flux kind that can be an event source.
+pub fn flux_kind_api_version(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "GitRepository" | "OCIRepository" | "HelmRepository" | "HelmChart" | "Bucket"
+        | "ExternalArtifact" => "source.toolkit.fluxcd.io/v1",
+        "Kustomization" => "kustomize.toolkit.fluxcd.io/v1",
+        "HelmRelease" => "helm.toolkit.fluxcd.io/v2",
+        "ImageRepository" | "ImagePolicy" => "image.toolkit.fluxcd.io/v1",
+        "ImageUpdateAutomation" => "image.toolkit.fluxcd.io/v1",
+        "Alert" | "Provider" => "notification.toolkit.fluxcd.io/v1beta3",
+        "Receiver" => "notification.toolkit.fluxcd.io/v1",
+        _ => return None,
+    })
 }
 
 /// True when the status already says what `desired` says (conditions compared without
