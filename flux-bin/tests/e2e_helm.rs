@@ -525,6 +525,33 @@ spec:
     );
     assert_eq!(status.history.as_ref().unwrap()[0].version, 6);
 
+    // forceAt (paired with requestedAt) forces one more upgrade past the exhausted retries.
+    releases
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                "reconcile.fluxcd.io/requestedAt": "force-1",
+                "reconcile.fluxcd.io/forceAt": "force-1"}}})),
+        )
+        .await
+        .unwrap();
+    let forced = eventually("forced upgrade", 60, || {
+        let releases = releases.clone();
+        async move {
+            let hr = releases.get("demo").await.unwrap();
+            let stalled = condition(&hr, "Stalled").map(|c| c.2);
+            (stalled.as_deref() == Some("Failed to upgrade after 3 attempt(s)")).then_some(hr)
+        }
+    })
+    .await;
+    let forced_status = forced.status.unwrap();
+    assert_eq!(
+        forced_status.last_handled_force_at.as_deref(),
+        Some("force-1")
+    );
+    assert_eq!(forced_status.history.unwrap()[0].version, 8);
+
     // The suspended HelmRelease was never touched: no chart, no finalizer, no status.
     let sleeping = releases.get("sleeping").await.unwrap();
     // (The CRD defaults status to `observedGeneration: -1`; nothing else is written.)

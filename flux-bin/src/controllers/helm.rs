@@ -434,9 +434,28 @@ async fn reconcile_release(
     };
     let digest = plan::config_digest(&values);
 
+    // `reconcile.fluxcd.io/resetAt` / `forceAt`, acted on when paired with requestedAt.
+    let annotations = hr.metadata.annotations.as_ref();
+    let last_reconcile = status.last_handled_reconcile_at.clone();
+    let (reset_at, reset) = conds::handle_paired_request(
+        annotations,
+        flux_api::constants::annotation::RESET_REQUESTED_AT,
+        last_reconcile.as_deref(),
+        status.last_handled_reset_at.as_deref(),
+    );
+    status.last_handled_reset_at = reset_at;
+    let (force_at, mut force) = conds::handle_paired_request(
+        annotations,
+        flux_api::constants::annotation::FORCE_REQUESTED_AT,
+        last_reconcile.as_deref(),
+        status.last_handled_force_at.as_deref(),
+    );
+    status.last_handled_force_at = force_at;
+
     // Failure counters restart when the desired state changes (Flux resets them on a new
-    // generation, chart version or values).
-    if status.last_attempted_generation != generation
+    // generation, chart version or values) or on a reset request.
+    if reset
+        || status.last_attempted_generation != generation
         || status.last_attempted_config_digest.as_deref() != Some(digest.as_str())
         || status.last_attempted_revision.as_deref() != Some(chart.version.as_str())
     {
@@ -470,6 +489,16 @@ async fn reconcile_release(
                 )
         {
             // Post-renderers or commonMetadata changed: the manifest differs, upgrade.
+            state = ReleaseState::OutOfSync;
+        }
+        // A force request upgrades once, whatever the state and the retries.
+        let forced = force
+            && matches!(
+                state,
+                ReleaseState::InSync | ReleaseState::OutOfSync | ReleaseState::Failed
+            );
+        if forced {
+            force = false;
             state = ReleaseState::OutOfSync;
         }
         tracing::debug!(
@@ -552,7 +581,7 @@ async fn reconcile_release(
             }
             ReleaseState::OutOfSync => {
                 let upgrade = Remediation::upgrade(hr);
-                if upgrade.exhausted(status.upgrade_failures.unwrap_or(0)) {
+                if !forced && upgrade.exhausted(status.upgrade_failures.unwrap_or(0)) {
                     return Ok(retries_exceeded(status, "upgrade", status.upgrade_failures));
                 }
                 let next = plan::latest(&history).map_or(1, |r| r.version + 1);
