@@ -296,6 +296,21 @@ spec:
         .unwrap_or_default()
         .contains(&"finalizers.fluxcd.io".to_string()));
 
+    // A Kubernetes Event was recorded with Flux's reason and message.
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "apps");
+    let recorded = events.list(&ListParams::default()).await.unwrap().items;
+    assert!(
+        recorded
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("InstallSucceeded")
+                && e.involved_object.name.as_deref() == Some("demo")
+                && e.message.as_deref()
+                    == Some(
+                        "Helm install succeeded for release apps/demo.v1 with chart demo@0.1.0"
+                    )),
+        "{recorded:?}"
+    );
+
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "apps");
     let cm = configmaps.get("demo-config").await.unwrap();
     let data = cm.data.clone().unwrap();

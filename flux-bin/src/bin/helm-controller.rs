@@ -41,6 +41,7 @@ async fn main() -> Result<()> {
         requeue_dependency: runtime.requeue_dependency,
         events_addr: runtime.events_addr.clone(),
         no_cross_namespace_refs: runtime.no_cross_namespace_refs,
+        label_selector: runtime.watch_label_selector.clone(),
         ..HelmOptions::default()
     };
     let ctx = helm::context(client.clone(), opts, metrics);

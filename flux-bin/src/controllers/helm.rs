@@ -31,7 +31,9 @@ use flux_helm::release::{self as rel, status as rls, Release};
 
 use super::common_helm_notify::{now_time, split_api_version};
 use super::helm_plan::{self as plan, ReleaseState, Remediation};
-use crate::runtime::events::{build_event, EventInput, EventPoster, EventType, InvolvedObject};
+use crate::runtime::events::{
+    build_event, EventInput, EventPoster, EventType, InvolvedObject, KubeEventRecorder,
+};
 use crate::runtime::metrics::{Metrics, ObjectKey};
 
 /// Controller name (field manager, event reporter).
@@ -52,6 +54,8 @@ pub struct HelmOptions {
     pub no_cross_namespace_refs: bool,
     /// Retry delay after a failure when the object sets no `retryInterval`.
     pub retry_interval: Duration,
+    /// `--watch-label-selector` (sharding); empty for all.
+    pub label_selector: String,
 }
 
 impl Default for HelmOptions {
@@ -63,6 +67,7 @@ impl Default for HelmOptions {
             events_addr: String::new(),
             no_cross_namespace_refs: false,
             retry_interval: Duration::from_secs(30),
+            label_selector: String::new(),
         }
     }
 }
@@ -73,6 +78,7 @@ pub struct Context {
     opts: HelmOptions,
     http: reqwest::Client,
     events: Option<EventPoster>,
+    recorder: KubeEventRecorder,
     /// Reconcile metrics (`gotk_*`).
     pub metrics: Arc<Metrics>,
     resources: Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>,
@@ -111,6 +117,7 @@ pub fn context(client: Client, opts: HelmOptions, metrics: Arc<Metrics>) -> Arc<
         .unwrap_or_default();
     Arc::new(Context {
         events: EventPoster::new(&opts.events_addr),
+        recorder: KubeEventRecorder::new(client.clone(), CONTROLLER, CONTROLLER),
         client,
         opts,
         http,
@@ -135,7 +142,11 @@ pub async fn run(ctx: Arc<Context>) {
                 Api::all_with(client.clone(), &oci_repository_resource()),
             ),
         };
-    let controller = Controller::new(releases, watcher::Config::default());
+    let mut watch = watcher::Config::default();
+    if !ctx.opts.label_selector.is_empty() {
+        watch = watch.labels(&ctx.opts.label_selector);
+    }
+    let controller = Controller::new(releases, watch);
     let store = controller.store();
     let oci_store = store.clone();
     let concurrency = u16::try_from(ctx.opts.concurrency.max(1)).unwrap_or(u16::MAX);
@@ -1811,6 +1822,14 @@ async fn emit(ctx: &Context, hr: &HelmRelease, event_type: EventType, reason: &s
             hr.namespace().unwrap_or_default(),
             hr.name_any()
         ),
+    }
+    let reference = kube::Resource::object_ref(hr, &());
+    if let Err(e) = ctx
+        .recorder
+        .record(&reference, event_type, reason, message)
+        .await
+    {
+        tracing::warn!("recording a Kubernetes Event: {e}");
     }
     let Some(poster) = &ctx.events else {
         return;
