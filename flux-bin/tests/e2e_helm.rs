@@ -49,6 +49,25 @@ data: {}
 {{- end }}
 ";
 
+// Hooks: a post-install one that stays, a pre-upgrade one deleted once it succeeded.
+const HOOKS: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-installed
+  annotations:
+    "helm.sh/hook": post-install
+data: {ran: "yes"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-pre-upgrade
+  annotations:
+    "helm.sh/hook": pre-upgrade
+    "helm.sh/hook-delete-policy": hook-succeeded
+data: {ran: "yes"}
+"#;
+
 fn package_chart() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("demo");
@@ -58,6 +77,7 @@ fn package_chart() -> Vec<u8> {
     std::fs::write(root.join("templates/configmap.yaml"), CONFIGMAP).unwrap();
     std::fs::write(root.join("templates/deployment.yaml"), DEPLOYMENT).unwrap();
     std::fs::write(root.join("templates/broken.yaml"), BROKEN).unwrap();
+    std::fs::write(root.join("templates/hooks.yaml"), HOOKS).unwrap();
     flux_helm::package(&root).unwrap()
 }
 
@@ -350,6 +370,22 @@ spec:
     assert_eq!(v1.chart_name_version(), ("demo".into(), "0.1.0".into()));
     assert_eq!(v1.config.as_ref().unwrap()["message"], "hello");
     assert!(v1.manifest.contains("demo-config"));
+    // The post-install hook ran (phase recorded) and stays; the pre-upgrade one did not run.
+    assert!(configmaps
+        .get_opt("demo-installed")
+        .await
+        .unwrap()
+        .is_some());
+    let phases: Vec<(&str, &str)> = v1
+        .hooks
+        .iter()
+        .map(|h| (h.name.as_str(), h.last_run.phase.as_str()))
+        .collect();
+    assert!(
+        phases.contains(&("demo-installed", "Succeeded")),
+        "{phases:?}"
+    );
+    assert!(phases.contains(&("demo-pre-upgrade", "")), "{phases:?}");
 
     // Drift: an edit behind Helm's back is reported in warn mode, corrected in enabled mode.
     configmaps
@@ -446,6 +482,17 @@ spec:
         .map(|s| (label(s, "version"), label(s, "status")))
         .collect();
     assert_eq!(statuses, vec![("1", "superseded"), ("2", "deployed")]);
+    // The pre-upgrade hook ran and was deleted by its hook-succeeded policy.
+    let v2 = helm::decode_release_secret(&stored[1]).unwrap();
+    assert!(v2
+        .hooks
+        .iter()
+        .any(|h| h.name == "demo-pre-upgrade" && h.last_run.phase == "Succeeded"));
+    assert!(configmaps
+        .get_opt("demo-pre-upgrade")
+        .await
+        .unwrap()
+        .is_none());
 
     // A failing upgrade (the API refuses an object) is rolled back per remediation.
     releases

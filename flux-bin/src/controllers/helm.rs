@@ -820,7 +820,27 @@ async fn run_install_or_upgrade(
                 info.first_deployed = prev.info.as_ref().and_then(|i| i.first_deployed.clone());
             }
             store.create(&release).await?;
-            let applied = apply_release(ctx, hr, &release, previous.as_ref()).await;
+            let disable_hooks = if upgrade {
+                hr.spec.upgrade.as_ref().and_then(|u| u.disable_hooks)
+            } else {
+                hr.spec.install.as_ref().and_then(|i| i.disable_hooks)
+            }
+            .unwrap_or(false);
+            let (pre, post) = if previous.is_some() {
+                ("pre-upgrade", "post-upgrade")
+            } else {
+                ("pre-install", "post-install")
+            };
+            let mut applied = Ok(());
+            if !disable_hooks {
+                applied = run_hooks(ctx, hr, &mut release, pre).await;
+            }
+            if applied.is_ok() {
+                applied = apply_release(ctx, hr, &release, previous.as_ref()).await;
+            }
+            if applied.is_ok() && !disable_hooks {
+                applied = run_hooks(ctx, hr, &mut release, post).await;
+            }
             match applied {
                 Ok(()) => {
                     supersede(store, history, None).await?;
@@ -1316,6 +1336,82 @@ async fn apply_release(
     if !disable_wait {
         let limit = timeout(hr, None);
         wait_ready(&applied, limit).await?;
+    }
+    Ok(())
+}
+
+/// Runs the release's hooks for `event` in Helm's order (weight, then name): applies each
+/// one (deleting a previous instance first with `before-hook-creation`, Helm's default),
+/// waits until it is ready (Jobs: complete), records `last_run`, then applies the
+/// `hook-succeeded`/`hook-failed` delete policies.
+async fn run_hooks(
+    ctx: &Context,
+    hr: &HelmRelease,
+    release: &mut Release,
+    event: &str,
+) -> Result<()> {
+    let hooks: Vec<rel::Hook> = rel::hooks_for(release, event)
+        .into_iter()
+        .cloned()
+        .collect();
+    for hook in hooks {
+        let object: Value = serde_yaml::from_str(&hook.manifest)
+            .map_err(|e| anyhow!("hook {}: invalid YAML: {e}", hook.path))?;
+        let object = plan::with_ownership(object, &release.name, &release.namespace);
+        let (api, name) = object_api(ctx, &object, &release.namespace).await?;
+        let policies = if hook.delete_policies.is_empty() {
+            vec!["before-hook-creation".to_string()]
+        } else {
+            hook.delete_policies.clone()
+        };
+        if policies.iter().any(|p| p == "before-hook-creation") {
+            match api.delete(&name, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(anyhow!("warning: Hook {event} {}: {e}", hook.path)),
+            }
+        }
+        let started = now_string();
+        let result = async {
+            api.patch(
+                &name,
+                &PatchParams::apply(CONTROLLER).force(),
+                &Patch::Apply(&object),
+            )
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+            wait_ready(&[(api.clone(), name.clone())], timeout(hr, None)).await
+        }
+        .await;
+        let phase = if result.is_ok() {
+            "Succeeded"
+        } else {
+            "Failed"
+        };
+        if let Some(stored) = release
+            .hooks
+            .iter_mut()
+            .find(|h| h.path == hook.path && h.name == hook.name && h.kind == hook.kind)
+        {
+            stored.last_run = rel::HookExecution {
+                started_at: Some(started),
+                completed_at: Some(now_string()),
+                phase: phase.to_string(),
+            };
+        }
+        let delete_policy = if result.is_ok() {
+            "hook-succeeded"
+        } else {
+            "hook-failed"
+        };
+        if policies.iter().any(|p| p == delete_policy) {
+            match api.delete(&name, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => tracing::warn!("deleting hook {name}: {e}"),
+            }
+        }
+        result.map_err(|e| anyhow!("{event} hooks failed: {}: {e:#}", hook.path))?;
     }
     Ok(())
 }
