@@ -68,6 +68,22 @@ metadata:
 data: {ran: "yes"}
 "#;
 
+const CRD: &str = r"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.demo.example.com
+spec:
+  group: demo.example.com
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+";
+
 fn package_chart() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("demo");
@@ -78,6 +94,8 @@ fn package_chart() -> Vec<u8> {
     std::fs::write(root.join("templates/deployment.yaml"), DEPLOYMENT).unwrap();
     std::fs::write(root.join("templates/broken.yaml"), BROKEN).unwrap();
     std::fs::write(root.join("templates/hooks.yaml"), HOOKS).unwrap();
+    std::fs::create_dir_all(root.join("crds")).unwrap();
+    std::fs::write(root.join("crds/widgets.yaml"), CRD).unwrap();
     flux_helm::package(&root).unwrap()
 }
 
@@ -370,6 +388,18 @@ spec:
     assert_eq!(v1.chart_name_version(), ("demo".into(), "0.1.0".into()));
     assert_eq!(v1.config.as_ref().unwrap()["message"], "hello");
     assert!(v1.manifest.contains("demo-config"));
+    // The chart's CRD was created (install.crds defaults to Create), with origin labels.
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    let crd = crds.get("widgets.demo.example.com").await.unwrap();
+    assert_eq!(
+        crd.metadata.labels.unwrap()["helm.toolkit.fluxcd.io/name"],
+        "demo"
+    );
+    assert!(
+        !v1.manifest.contains("CustomResourceDefinition"),
+        "CRDs are not part of the manifest"
+    );
     // The post-install hook ran (phase recorded) and stays; the pre-upgrade one did not run.
     assert!(configmaps
         .get_opt("demo-installed")

@@ -831,8 +831,8 @@ async fn run_install_or_upgrade(
             } else {
                 ("pre-install", "post-install")
             };
-            let mut applied = Ok(());
-            if !disable_hooks {
+            let mut applied = install_crds(ctx, hr, chart, previous.is_some()).await;
+            if applied.is_ok() && !disable_hooks {
                 applied = run_hooks(ctx, hr, &mut release, pre).await;
             }
             if applied.is_ok() {
@@ -1338,6 +1338,81 @@ async fn apply_release(
         wait_ready(&applied, limit).await?;
     }
     Ok(())
+}
+
+/// The chart's `crds/` objects (root chart), per the `install.crds` (default `Create`) or
+/// `upgrade.crds` (default `Skip`) policy: `Create` creates missing CRDs and never updates,
+/// `CreateReplace` also replaces existing ones. They get the HelmRelease origin labels.
+async fn install_crds(
+    ctx: &Context,
+    hr: &HelmRelease,
+    chart: &LoadedChart,
+    upgrade: bool,
+) -> Result<()> {
+    use flux_api::helm::CrdsPolicy;
+    let policy = if upgrade {
+        hr.spec
+            .upgrade
+            .as_ref()
+            .and_then(|u| u.crds)
+            .unwrap_or(CrdsPolicy::Skip)
+    } else if hr.spec.install.as_ref().and_then(|i| i.skip_crds) == Some(true) {
+        CrdsPolicy::Skip
+    } else {
+        hr.spec
+            .install
+            .as_ref()
+            .and_then(|i| i.crds)
+            .unwrap_or(CrdsPolicy::Create)
+    };
+    if policy == CrdsPolicy::Skip {
+        return Ok(());
+    }
+    let manifest = chart_crds(chart)?;
+    if manifest.is_empty() {
+        return Ok(());
+    }
+    let labelled = plan::post_render(
+        &manifest,
+        &hr.name_any(),
+        &hr.namespace().unwrap_or_default(),
+        None,
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    for object in plan::manifest_objects(&labelled).map_err(|e| anyhow!(e))? {
+        let (api, name) = object_api(ctx, &object, "").await?;
+        if policy == CrdsPolicy::Create && api.get_opt(&name).await?.is_some() {
+            continue;
+        }
+        api.patch(
+            &name,
+            &PatchParams::apply(CONTROLLER).force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .map_err(|e| anyhow!("failed to create CustomResourceDefinition {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The root chart's `crds/` files as one manifest.
+fn chart_crds(chart: &LoadedChart) -> Result<String> {
+    let loaded = flux_helm::load_archive(&chart.archive, "chart.tgz")
+        .map_err(|e| anyhow!("failed to load chart: {e}"))?;
+    let mut manifest = String::new();
+    for (path, data) in loaded.crd_files() {
+        for doc in String::from_utf8_lossy(&data).split("\n---") {
+            if doc.trim().is_empty() {
+                continue;
+            }
+            manifest.push_str("---\n# Source: ");
+            manifest.push_str(&path);
+            manifest.push('\n');
+            manifest.push_str(doc.trim_start_matches("---").trim_start_matches('\n'));
+            manifest.push('\n');
+        }
+    }
+    Ok(manifest)
 }
 
 /// Runs the release's hooks for `event` in Helm's order (weight, then name): applies each
