@@ -644,6 +644,29 @@ spec:
     );
     assert_eq!(forced_status.history.unwrap()[0].version, 8);
 
+    // Deleting the HelmRelease uninstalls: objects, release Secrets and the HelmChart go,
+    // then the finalizer is removed.
+    releases
+        .delete("demo", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("uninstall", 30, || {
+        let releases = releases.clone();
+        async move {
+            releases
+                .get_opt("demo")
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await;
+    assert!(configmaps.get_opt("demo-config").await.unwrap().is_none());
+    assert!(deployments.get_opt("demo-web").await.unwrap().is_none());
+    assert!(release_secrets(&secrets, "demo").await.is_empty());
+    assert!(charts.get_opt("apps-demo").await.unwrap().is_none());
+
     // The suspended HelmRelease was never touched: no chart, no finalizer, no status.
     let sleeping = releases.get("sleeping").await.unwrap();
     // (The CRD defaults status to `observedGeneration: -1`; nothing else is written.)
