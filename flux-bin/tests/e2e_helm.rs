@@ -182,6 +182,48 @@ fn label<'s>(secret: &'s Secret, key: &str) -> &'s str {
         .map_or("", String::as_str)
 }
 
+/// When a real Helm 4 is installed (`FLUX_HELM_BIN`, or the oracle from
+/// `../shared/tools/install-oracles`), it must read the release we stored.
+async fn real_helm_reads_the_release(env: &flux_testenv::TestEnv) {
+    let helm = std::env::var_os("FLUX_HELM_BIN")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| std::path::PathBuf::from(h).join(".cache/flux-oracles/bin/helm4"))
+        })
+        .filter(|p| p.exists());
+    let Some(helm) = helm else {
+        eprintln!("notice: no helm binary (FLUX_HELM_BIN); skipping the real-helm read check");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    env.write_kubeconfig(&kubeconfig).unwrap();
+    // tokio's process API: the API server runs on this test's runtime and must keep serving.
+    let run = async |args: &[&str]| {
+        let out = tokio::process::Command::new(&helm)
+            .args(args)
+            .env("KUBECONFIG", &kubeconfig)
+            .env("HELM_CACHE_HOME", dir.path().join("cache"))
+            .env("HELM_CONFIG_HOME", dir.path().join("config"))
+            .env("HELM_DATA_HOME", dir.path().join("data"))
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "helm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let status = run(&["status", "demo", "-n", "apps", "-o", "json"]).await;
+    assert_eq!(status["info"]["status"], "deployed");
+    assert_eq!(status["version"], 1);
+    let values = run(&["get", "values", "demo", "-n", "apps", "-o", "json"]).await;
+    assert_eq!(values["message"], "hello");
+}
+
 #[tokio::test]
 #[allow(clippy::too_many_lines)]
 async fn helm_release_install_upgrade_rollback_and_suspend() {
@@ -482,6 +524,8 @@ spec:
         1,
         "no Helm upgrade for drift"
     );
+
+    real_helm_reads_the_release(&env).await;
 
     // A values change upgrades to v2.
     releases

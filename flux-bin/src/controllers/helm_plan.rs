@@ -229,8 +229,8 @@ pub fn post_render(
             keys::ORIGIN_NAMESPACE.into(),
             Value::String(hr_namespace.into()),
         );
-        let yaml =
-            serde_yaml::to_string(&object).map_err(|e| format!("post-render: {source}: {e}"))?;
+        // kustomize's emitter quotes YAML 1.1 booleans (`yes`, `on`) as Go readers need.
+        let yaml = flux_kustomize::yaml::to_yaml(&object);
         out.push_str("---\n");
         if !source.is_empty() {
             out.push_str("# Source: ");
