@@ -2,8 +2,12 @@
 //! API through kube-runtime, over the flux-* crates. The binaries in `src/bin/` only parse
 //! flags and call these.
 
+pub mod common_helm_notify;
+pub mod helm;
+pub mod helm_plan;
 pub mod kustomize;
 pub mod kustomize_apply;
 pub mod kustomize_build;
+pub mod notification;
 pub mod source;
 pub mod source_oci;
