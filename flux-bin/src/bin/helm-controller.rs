@@ -1,17 +1,15 @@
 //! `helm-controller`: reconciles HelmReleases with flux-helm.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Parser;
 
-use flux_bin::controllers::common_helm_notify::{
-    kube_client, run_as_leader, runtime_namespace, serve_probes, LineLogger,
-};
+use flux_bin::controllers::common::runtime_namespace;
 use flux_bin::controllers::helm::{self, HelmOptions, CONTROLLER};
 use flux_bin::runtime::flags::RuntimeFlags;
 use flux_bin::runtime::metrics::Metrics;
+use flux_bin::runtime::serve;
 
 #[derive(Parser)]
 #[command(name = "helm-controller", version)]
@@ -24,17 +22,9 @@ struct Flags {
 async fn main() -> Result<()> {
     let flags = Flags::parse();
     let runtime = &flags.runtime;
-    LineLogger::install(runtime);
-    let client = kube_client(runtime.kubeconfig.as_deref()).await?;
+    serve::init_logging(runtime.log_level, runtime.log_encoding);
+    let client = serve::client(runtime).await?;
     let metrics = Arc::new(Metrics::default());
-    let ready = Arc::new(AtomicBool::new(false));
-    serve_probes(
-        &runtime.metrics_addr,
-        &runtime.health_addr,
-        Arc::clone(&metrics),
-        Arc::clone(&ready),
-    )
-    .await?;
     let opts = HelmOptions {
         namespace: (!runtime.watch_all_namespaces).then(runtime_namespace),
         concurrency: runtime.concurrency(4),
@@ -44,6 +34,12 @@ async fn main() -> Result<()> {
         label_selector: runtime.watch_label_selector.clone(),
         ..HelmOptions::default()
     };
-    let ctx = helm::context(client.clone(), opts, metrics);
-    run_as_leader(&client, CONTROLLER, runtime, &ready, helm::run(ctx)).await
+    let ctx = helm::context(client.clone(), opts, Arc::clone(&metrics));
+    serve::run(CONTROLLER, runtime, client, metrics, |shutdown| async move {
+        tokio::select! {
+            () = helm::run(ctx) => Err(anyhow::anyhow!("{CONTROLLER}: the controller loop ended")),
+            () = shutdown.wait() => Ok(()),
+        }
+    })
+    .await
 }

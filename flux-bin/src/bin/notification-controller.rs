@@ -1,18 +1,16 @@
 //! `notification-controller`: Flux's event endpoint, Alert dispatch and webhook receivers.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Parser;
 
-use flux_bin::controllers::common_helm_notify::{
-    kube_client, run_as_leader, runtime_namespace, serve_probes, LineLogger,
-};
+use flux_bin::controllers::common::runtime_namespace;
 use flux_bin::controllers::notification::{self, NotificationOptions, CONTROLLER};
 use flux_bin::runtime::flags::{listen_addr, parse_duration, RuntimeFlags};
 use flux_bin::runtime::metrics::Metrics;
+use flux_bin::runtime::serve;
 
 #[derive(Parser)]
 #[command(name = "notification-controller", version)]
@@ -31,14 +29,14 @@ struct Flags {
 async fn main() -> Result<()> {
     let flags = Flags::parse();
     let runtime = &flags.runtime;
-    LineLogger::install(runtime);
+    serve::init_logging(runtime.log_level, runtime.log_encoding);
     // Here `--events-addr` is where events are received (Flux's default `:9090`).
     let events = if runtime.events_addr.is_empty() {
         ":9090"
     } else {
         runtime.events_addr.as_str()
     };
-    let client = kube_client(runtime.kubeconfig.as_deref()).await?;
+    let client = serve::client(runtime).await?;
     let opts = NotificationOptions {
         events_addr: listen_addr(events).map_err(anyhow::Error::msg)?,
         receiver_addr: listen_addr(&flags.receiver_addr).map_err(anyhow::Error::msg)?,
@@ -47,22 +45,22 @@ async fn main() -> Result<()> {
         no_cross_namespace_refs: runtime.no_cross_namespace_refs,
         resync: Duration::from_secs(60),
     };
-    let ready = Arc::new(AtomicBool::new(false));
-    serve_probes(
-        &runtime.metrics_addr,
-        &runtime.health_addr,
+    serve::run(
+        CONTROLLER,
+        runtime,
+        client.clone(),
         Arc::new(Metrics::default()),
-        Arc::clone(&ready),
+        |shutdown| async move {
+            let mut controller = notification::start(client, opts)
+                .await
+                .context("starting notification-controller")?;
+            tokio::select! {
+                () = controller.wait() => {
+                    Err(anyhow::anyhow!("{CONTROLLER}: the controller loop ended"))
+                }
+                () = shutdown.wait() => Ok(()),
+            }
+        },
     )
-    .await?;
-    let serve = async {
-        match notification::start(client.clone(), opts)
-            .await
-            .context("starting notification-controller")
-        {
-            Ok(mut controller) => controller.wait().await,
-            Err(e) => eprintln!("{e:#}"),
-        }
-    };
-    run_as_leader(&client, CONTROLLER, runtime, &ready, serve).await
+    .await
 }

@@ -29,7 +29,7 @@ use flux_api::helm::{HelmRelease, HelmReleaseStatus, ReleaseAction, RemediationS
 use flux_api::kustomize::ValuesSourceKind;
 use flux_helm::release::{self as rel, status as rls, Release};
 
-use super::common_helm_notify::{now_time, split_api_version};
+use super::common::{now_time, split_api_version};
 use super::helm_plan::{self as plan, ReleaseState, Remediation};
 use crate::runtime::events::{
     build_event, EventInput, EventPoster, EventType, InvolvedObject, KubeEventRecorder,

@@ -2,7 +2,7 @@
 //! API through kube-runtime, over the flux-* crates. The binaries in `src/bin/` only parse
 //! flags and call these.
 
-pub mod common_helm_notify;
+pub mod common;
 pub mod helm;
 pub mod helm_plan;
 pub mod kustomize;

@@ -21,7 +21,7 @@ use flux_api::constants::{condition, reason, status as cond_status};
 use flux_notify::receiver::Target;
 use flux_notify::server::{self, BoxFuture, Notifier, Options, Reconciler, Registry};
 
-use super::common_helm_notify::{dynamic_api, now_time, resource_for};
+use super::common::{dynamic_api, now_time, resource_for};
 
 /// Controller name (field manager, event reporter).
 pub const CONTROLLER: &str = "notification-controller";
