@@ -7,5 +7,6 @@ pub mod cli;
 pub mod cmd;
 pub mod controllers;
 pub mod install;
+pub mod manifest;
 pub mod render;
 pub mod runtime;

@@ -3,7 +3,6 @@
 //! substitute post-build variables and stamp owner labels and `commonMetadata` — all with
 //! the flux-* libraries, no API calls (variables and keys are passed in).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,7 +11,9 @@ use flux_api::kustomize::{KustomizationSpec, SubstituteStrategy};
 use flux_kustomize::flux::{build_flux, FluxSpec};
 use flux_kustomize::postbuild::{self, Strategy, Variables};
 use flux_kustomize::DiskFs;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::manifest::{set_metadata, substitution_disabled};
 use sha2::Digest as _;
 
 /// Why fetching an artifact failed.
@@ -159,8 +160,7 @@ pub fn build(root: &Path, input: &BuildInput<'_>) -> Result<Vec<Value>, String> 
             }
         }
         if let Some(variables) = input.variables {
-            if !postbuild::is_disabled(entries(&object, "labels"), entries(&object, "annotations"))
-            {
+            if !substitution_disabled(&object) {
                 let text = flux_kustomize::yaml::to_yaml(&object);
                 if let Some(substituted) =
                     postbuild::substitute_object(&object_id, &text, variables, strategy, true)
@@ -189,64 +189,11 @@ pub fn build(root: &Path, input: &BuildInput<'_>) -> Result<Vec<Value>, String> 
     Ok(objects)
 }
 
-/// Decoded ConfigMap `data` or Secret `data`/`stringData` as post-build variables.
-pub fn object_data(object: &Value, is_secret: bool) -> BTreeMap<String, String> {
-    use base64::Engine as _;
-    let mut out = BTreeMap::new();
-    if let Some(Value::Object(data)) = object.get("data") {
-        for (key, value) in data {
-            let text = value.as_str().unwrap_or_default();
-            let text = if is_secret {
-                base64::engine::general_purpose::STANDARD
-                    .decode(text.trim())
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default()
-            } else {
-                text.to_string()
-            };
-            out.insert(key.clone(), text);
-        }
-    }
-    out
-}
-
-fn entries<'a>(object: &'a Value, field: &str) -> Vec<(&'a str, &'a str)> {
-    object
-        .pointer(&format!("/metadata/{field}"))
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn set_metadata(object: &mut Value, field: &str, key: &str, value: &str) {
-    let Some(root) = object.as_object_mut() else {
-        return;
-    };
-    let metadata = root
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Some(metadata) = metadata.as_object_mut() else {
-        return;
-    };
-    let map = metadata
-        .entry(field)
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !map.is_object() {
-        *map = Value::Object(Map::new());
-    }
-    if let Some(map) = map.as_object_mut() {
-        map.insert(key.to_string(), Value::String(value.to_string()));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use flux_api::kustomize::{CrossNamespaceSourceReference, PostBuild};
+    use std::collections::BTreeMap;
 
     fn spec(path: &str) -> KustomizationSpec {
         KustomizationSpec {
