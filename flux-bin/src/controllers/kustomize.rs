@@ -27,7 +27,6 @@ use serde_json::Value;
 use super::kustomize_apply::{self as apply, Applier, Change, ObjectId};
 use super::kustomize_build::{self as build, BuildInput, FetchError};
 use crate::runtime::events::EventType;
-use crate::runtime::finalizer::{self, FinalizerStep};
 use crate::runtime::gate::{Gate, Trigger};
 use crate::runtime::metrics::{Metrics, ObjectKey};
 use crate::runtime::requeue;
@@ -255,24 +254,15 @@ pub async fn reconcile(
     };
     let metric_key = ObjectKey::new("Kustomization", &name, &namespace);
     let deleting = object.metadata.deletion_timestamp.is_some();
-    match finalizer::plan(object.finalizers(), deleting, FINALIZER) {
-        FinalizerStep::Add(_) => {
-            status::add_finalizer(&api, object.as_ref(), FINALIZER)
-                .await
-                .map_err(kube_error("adding finalizer to"))?;
-            return Ok(Action::await_change());
-        }
-        FinalizerStep::Cleanup => {
-            finalize(&object, &context).await;
-            status::remove_finalizer(&api, object.as_ref(), FINALIZER)
-                .await
-                .map_err(kube_error("removing finalizer from"))?;
-            context.metrics.delete_object(&metric_key);
-            context.gate.forget(&key);
-            return Ok(Action::await_change());
-        }
-        FinalizerStep::Done => return Ok(Action::await_change()),
-        FinalizerStep::Reconcile => {}
+    let step = status::finalizer_step(&api, object.as_ref(), FINALIZER, || async {
+        finalize(&object, &context).await;
+        context.metrics.delete_object(&metric_key);
+        context.gate.forget(&key);
+    })
+    .await
+    .map_err(|(action, error)| kube_error(action)(error))?;
+    if let Some(action) = step {
+        return Ok(action);
     }
     let suspended = object.spec.suspend.unwrap_or(false);
     context.metrics.record_suspend(&metric_key, suspended);

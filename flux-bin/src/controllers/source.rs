@@ -26,7 +26,6 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use crate::runtime::events::EventType;
-use crate::runtime::finalizer::{self, FinalizerStep};
 use crate::runtime::gate::{Gate, Trigger};
 use crate::runtime::metrics::{Metrics, ObjectKey};
 use crate::runtime::requeue;
@@ -413,31 +412,21 @@ pub async fn reconcile_git(
     };
     let metric_key = ObjectKey::new("GitRepository", &name, &namespace);
     let deleting = object.metadata.deletion_timestamp.is_some();
-    match finalizer::plan(object.finalizers(), deleting, FINALIZER) {
-        FinalizerStep::Add(_) => {
-            status::add_finalizer(&api, object.as_ref(), FINALIZER)
-                .await
-                .map_err(kube_error("adding finalizer to"))?;
-            return Ok(Action::await_change());
+    let step = status::finalizer_step(&api, object.as_ref(), FINALIZER, || async {
+        let storage = context.storage.clone();
+        let (ns, n) = (namespace.clone(), name.clone());
+        let removed =
+            tokio::task::spawn_blocking(move || storage.remove_all("GitRepository", &ns, &n)).await;
+        if let Ok(Err(error)) = removed {
+            tracing::warn!(%error, object = %key, "removing artifacts failed");
         }
-        FinalizerStep::Cleanup => {
-            let storage = context.storage.clone();
-            let (ns, n) = (namespace.clone(), name.clone());
-            let removed =
-                tokio::task::spawn_blocking(move || storage.remove_all("GitRepository", &ns, &n))
-                    .await;
-            if let Ok(Err(error)) = removed {
-                tracing::warn!(%error, object = %key, "removing artifacts failed");
-            }
-            status::remove_finalizer(&api, object.as_ref(), FINALIZER)
-                .await
-                .map_err(kube_error("removing finalizer from"))?;
-            context.metrics.delete_object(&metric_key);
-            context.gate.forget(&key);
-            return Ok(Action::await_change());
-        }
-        FinalizerStep::Done => return Ok(Action::await_change()),
-        FinalizerStep::Reconcile => {}
+        context.metrics.delete_object(&metric_key);
+        context.gate.forget(&key);
+    })
+    .await
+    .map_err(|(action, error)| kube_error(action)(error))?;
+    if let Some(action) = step {
+        return Ok(action);
     }
     let suspended = object.spec.suspend.unwrap_or(false);
     context.metrics.record_suspend(&metric_key, suspended);

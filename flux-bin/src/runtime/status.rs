@@ -17,6 +17,40 @@ pub fn now() -> Time {
     Time(Timestamp::from_second(now.as_second()).unwrap_or(now))
 }
 
+/// The finalizer step every reconcile starts with. A live object without the finalizer gets
+/// it; a deleting one runs `cleanup` and loses it. `Some(action)` ends the reconcile there,
+/// `None` lets it go on. An error names what was being done, for the caller's error type.
+pub async fn finalizer_step<K, Fut>(
+    api: &Api<K>,
+    object: &K,
+    name: &str,
+    cleanup: impl FnOnce() -> Fut,
+) -> Result<Option<kube::runtime::controller::Action>, (&'static str, kube::Error)>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    Fut: std::future::Future<Output = ()>,
+{
+    use kube::runtime::controller::Action;
+    let deleting = object.meta().deletion_timestamp.is_some();
+    match finalizer::plan(object.finalizers(), deleting, name) {
+        finalizer::FinalizerStep::Add(_) => {
+            add_finalizer(api, object, name)
+                .await
+                .map_err(|e| ("adding finalizer to", e))?;
+            Ok(Some(Action::await_change()))
+        }
+        finalizer::FinalizerStep::Cleanup => {
+            cleanup().await;
+            remove_finalizer(api, object, name)
+                .await
+                .map_err(|e| ("removing finalizer from", e))?;
+            Ok(Some(Action::await_change()))
+        }
+        finalizer::FinalizerStep::Done => Ok(Some(Action::await_change())),
+        finalizer::FinalizerStep::Reconcile => Ok(None),
+    }
+}
+
 /// `namespace/name`.
 pub fn key<K: Resource>(object: &K) -> String {
     format!(
