@@ -617,25 +617,30 @@ pub async fn reconcile_git(
                 message,
                 BTreeMap::new(),
             );
-            let failures = {
-                let mut map = context
-                    .failures
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let entry = map.entry(key.clone()).or_insert(0);
-                *entry += 1;
-                *entry - 1
-            };
-            let wait = requeue::backoff(
-                failures,
-                context.options.min_retry_delay,
-                context.options.max_retry_delay,
-            );
-            context.gate.done(&key, trigger, Instant::now(), wait);
-            Action::requeue(wait)
+            failure(&context, &key, trigger)
         }
     };
     Ok(action)
+}
+
+/// Counts one more failure in a row and requeues with exponential backoff.
+pub(crate) fn failure(context: &SourceContext, key: &str, trigger: Trigger) -> Action {
+    let failures = {
+        let mut map = context
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = map.entry(key.to_string()).or_insert(0);
+        *entry += 1;
+        *entry - 1
+    };
+    let wait = requeue::backoff(
+        failures,
+        context.options.min_retry_delay,
+        context.options.max_retry_delay,
+    );
+    context.gate.done(key, trigger, Instant::now(), wait);
+    Action::requeue(wait)
 }
 
 pub(crate) fn success(

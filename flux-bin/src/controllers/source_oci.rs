@@ -21,13 +21,12 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use super::source::{
-    api_artifact, apply_fetch_conditions, source_artifact, success, FetchResult, SourceContext,
-    SourceError,
+    api_artifact, apply_fetch_conditions, failure, source_artifact, success, FetchResult,
+    SourceContext, SourceError,
 };
 use crate::runtime::events::EventType;
 use crate::runtime::gate::Trigger;
 use crate::runtime::metrics::ObjectKey;
-use crate::runtime::requeue;
 use crate::runtime::status;
 
 /// Runs the OCIRepository controller until `shutdown` resolves.
@@ -330,22 +329,7 @@ pub async fn reconcile_oci(
                 message,
                 BTreeMap::new(),
             );
-            let failures = {
-                let mut map = context
-                    .failures
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let entry = map.entry(key.clone()).or_insert(0);
-                *entry += 1;
-                *entry - 1
-            };
-            let wait = requeue::backoff(
-                failures,
-                context.options.min_retry_delay,
-                context.options.max_retry_delay,
-            );
-            context.gate.done(&key, trigger, Instant::now(), wait);
-            Action::requeue(wait)
+            failure(&context, &key, trigger)
         }
     })
 }
