@@ -30,7 +30,8 @@ use flux_api::kustomize::ValuesSourceKind;
 use flux_helm::release::{self as rel, status as rls, Release};
 
 use super::common::{now_time, split_api_version};
-use super::helm_plan::{self as plan, ReleaseState, Remediation};
+use super::helm_actions as actions;
+use super::helm_plan::{self as plan, HelmAction, ReleaseState, Remediation, TestState};
 use crate::runtime::events::{
     build_event, EventInput, EventPoster, EventType, InvolvedObject, KubeEventRecorder,
 };
@@ -74,7 +75,7 @@ impl Default for HelmOptions {
 
 /// Shared reconcile state.
 pub struct Context {
-    client: Client,
+    pub(super) client: Client,
     opts: HelmOptions,
     http: reqwest::Client,
     events: Option<EventPoster>,
@@ -222,13 +223,6 @@ fn retry_interval(hr: &HelmRelease, ctx: &Context) -> Duration {
 
 fn interval(hr: &HelmRelease) -> Duration {
     flux_api::duration::parse(&hr.spec.interval).unwrap_or(Duration::from_secs(600))
-}
-
-fn timeout(hr: &HelmRelease, action: Option<&String>) -> Duration {
-    action
-        .or(hr.spec.timeout.as_ref())
-        .and_then(|t| flux_api::duration::parse(t).ok())
-        .unwrap_or(Duration::from_secs(300))
 }
 
 /// One reconcile of one HelmRelease.
@@ -390,11 +384,13 @@ enum Outcome {
 }
 
 /// A chart ready to render.
+#[derive(Clone)]
 struct LoadedChart {
     archive: Vec<u8>,
     name: String,
     version: String,
-    revision_digest: String,
+    /// The OCI manifest digest, for an OCIRepository source.
+    oci_digest: Option<String>,
 }
 
 async fn reconcile_release(
@@ -477,7 +473,9 @@ async fn reconcile_release(
     status.last_attempted_generation = generation;
     status.last_attempted_config_digest = Some(digest.clone());
     status.last_attempted_revision = Some(chart.version.clone());
-    status.last_attempted_revision_digest = Some(chart.revision_digest.clone());
+    status
+        .last_attempted_revision_digest
+        .clone_from(&chart.oci_digest);
     let storage_ns = plan::storage_namespace(hr);
     status.storage_namespace = Some(storage_ns.clone());
 
@@ -490,6 +488,11 @@ async fn reconcile_release(
     // Flux loops over release states until in sync, an error or a terminal outcome.
     for _ in 0..6 {
         let history = store.history().await?;
+        status.history = Some(plan::merge_history(
+            &history,
+            status.history.as_deref(),
+            chart.oci_digest.as_deref(),
+        ));
         let mut state = plan::release_state(&history, &chart.name, &chart.version, &digest);
         if state == ReleaseState::InSync
             && status.observed_generation != generation
@@ -512,6 +515,23 @@ async fn reconcile_release(
             force = false;
             state = ReleaseState::OutOfSync;
         }
+        if state == ReleaseState::InSync {
+            let latest_snapshot = status.history.as_ref().and_then(|h| h.first());
+            let active = status.last_attempted_release_action.unwrap_or_default();
+            match plan::test_state(hr, latest_snapshot) {
+                TestState::Untested => {
+                    if let Some(latest) = plan::latest(&history).cloned() {
+                        run_tests(ctx, hr, status, &store, latest).await?;
+                        continue;
+                    }
+                }
+                // A failed test not ignored is a failed release: remediate it.
+                TestState::Failed if !plan::ignore_test_failures(hr, active) => {
+                    state = ReleaseState::Failed;
+                }
+                _ => {}
+            }
+        }
         tracing::debug!(
             "HelmRelease {}/{}: state {state:?}",
             hr.namespace().unwrap_or_default(),
@@ -519,12 +539,26 @@ async fn reconcile_release(
         );
         match state {
             ReleaseState::InSync => {
-                status.history = Some(plan::history_snapshots(&history));
                 let latest = plan::latest(&history).cloned().unwrap_or_default();
                 update_inventory(status, &latest);
                 detect_drift(ctx, hr, &latest, status).await?;
                 let mut conditions = status.conditions.take().unwrap_or_default();
-                let released_reason = conds::get(&conditions, condition::RELEASED)
+                if !plan::tests_enabled(hr) {
+                    conds::delete(&mut conditions, condition::TEST_SUCCESS);
+                }
+                // Ready mirrors TestSuccess before Released, unless test failures are ignored.
+                let tested = summarized_test(hr, &conditions);
+                if let Some(failed) = tested.as_ref().filter(|c| c.status != cstatus::TRUE) {
+                    let message = failed.message.clone();
+                    status.conditions = Some(conditions);
+                    return Ok(Outcome::Retry {
+                        reason: reason::TEST_FAILED,
+                        message,
+                        after: Some(interval(hr)),
+                    });
+                }
+                let released_reason = tested
+                    .or_else(|| conds::get(&conditions, condition::RELEASED).cloned())
                     .filter(|c| c.status == cstatus::TRUE)
                     .map(|c| (c.reason.clone(), c.message.clone()));
                 let (ready_reason, ready_message) = released_reason.unwrap_or_else(|| {
@@ -572,7 +606,12 @@ async fn reconcile_release(
             ReleaseState::Absent => {
                 let install = Remediation::install(hr);
                 if install.exhausted(status.install_failures.unwrap_or(0)) {
-                    return Ok(retries_exceeded(status, "install", status.install_failures));
+                    return Ok(retries_exceeded(
+                        hr,
+                        status,
+                        "install",
+                        status.install_failures,
+                    ));
                 }
                 let next = plan::latest(&history).map_or(1, |r| r.version + 1);
                 run_install_or_upgrade(
@@ -582,18 +621,23 @@ async fn reconcile_release(
                 if status_failed_last(status)
                     && !install.should_remediate(status.install_failures.unwrap_or(0))
                 {
-                    return Ok(failed_outcome(status));
+                    return Ok(failed_outcome(hr, status));
                 }
                 if status_failed_last(status) {
                     // Install remediation: uninstall, then try again on the next reconcile.
                     remediate_uninstall(ctx, hr, status, &store).await?;
-                    return Ok(failed_outcome(status));
+                    return Ok(failed_outcome(hr, status));
                 }
             }
             ReleaseState::OutOfSync => {
                 let upgrade = Remediation::upgrade(hr);
                 if !forced && upgrade.exhausted(status.upgrade_failures.unwrap_or(0)) {
-                    return Ok(retries_exceeded(status, "upgrade", status.upgrade_failures));
+                    return Ok(retries_exceeded(
+                        hr,
+                        status,
+                        "upgrade",
+                        status.upgrade_failures,
+                    ));
                 }
                 let next = plan::latest(&history).map_or(1, |r| r.version + 1);
                 run_install_or_upgrade(
@@ -627,14 +671,14 @@ async fn reconcile_release(
                         ReleaseAction::Install => "install",
                         ReleaseAction::Upgrade => "upgrade",
                     };
-                    return Ok(retries_exceeded(status, action, Some(failures)));
+                    return Ok(retries_exceeded(hr, status, action, Some(failures)));
                 }
                 if conds::is_true(
                     status.conditions.as_deref().unwrap_or_default(),
                     condition::REMEDIATED,
                 ) {
                     // Already remediated this failure; wait for a change.
-                    return Ok(failed_outcome(status));
+                    return Ok(failed_outcome(hr, status));
                 }
                 match remediation.strategy {
                     RemediationStrategy::Rollback => {
@@ -644,7 +688,7 @@ async fn reconcile_release(
                         remediate_uninstall(ctx, hr, status, &store).await?;
                     }
                 }
-                return Ok(failed_outcome(status));
+                return Ok(failed_outcome(hr, status));
             }
         }
     }
@@ -666,7 +710,7 @@ fn observed_render_digests(hr: &HelmRelease) -> (Option<String>, Option<String>)
     )
 }
 
-fn is_not_found(e: &kube::Error) -> bool {
+pub(super) fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(status) if status.code == 404)
 }
 
@@ -677,11 +721,15 @@ fn status_failed_last(status: &HelmReleaseStatus) -> bool {
     )
 }
 
-fn failed_outcome(status: &HelmReleaseStatus) -> Outcome {
+fn failed_outcome(hr: &HelmRelease, status: &HelmReleaseStatus) -> Outcome {
     let conditions = status.conditions.as_deref().unwrap_or_default();
     // Ready mirrors Remediated when a remediation ran, else Released.
     let source = conds::get(conditions, condition::REMEDIATED)
         .filter(|c| c.status == cstatus::TRUE)
+        .or_else(|| {
+            conds::get(conditions, condition::TEST_SUCCESS)
+                .filter(|c| c.status == cstatus::FALSE && !ignores_test_failures(hr))
+        })
         .or_else(|| conds::get(conditions, condition::RELEASED));
     let (reason, message) = source.map_or((reason::UPGRADE_FAILED, String::new()), |c| {
         (static_reason(&c.reason), c.message.clone())
@@ -695,12 +743,17 @@ fn failed_outcome(status: &HelmReleaseStatus) -> Outcome {
 
 /// Flux's `ErrExceededMaxRetries` handling: `Stalled=True` `RetriesExceeded`
 /// "Failed to <action> after <n> attempt(s)"; Ready keeps the last failure.
-fn retries_exceeded(status: &HelmReleaseStatus, action: &str, failures: Option<i64>) -> Outcome {
+fn retries_exceeded(
+    hr: &HelmRelease,
+    status: &HelmReleaseStatus,
+    action: &str,
+    failures: Option<i64>,
+) -> Outcome {
     let stalled = format!(
         "Failed to {action} after {} attempt(s)",
         failures.unwrap_or(0)
     );
-    match failed_outcome(status) {
+    match failed_outcome(hr, status) {
         Outcome::Retry {
             reason, message, ..
         } => Outcome::Stalled {
@@ -716,6 +769,101 @@ fn retries_exceeded(status: &HelmReleaseStatus, action: &str, failures: Option<i
     }
 }
 
+/// `spec.test.ignoreFailures`: the TestSuccess condition is left out of Ready.
+fn ignores_test_failures(hr: &HelmRelease) -> bool {
+    hr.spec
+        .test
+        .as_ref()
+        .and_then(|t| t.ignore_failures)
+        .unwrap_or(false)
+}
+
+/// The TestSuccess condition when it takes part in Ready (tests on, failures not ignored).
+fn summarized_test(
+    hr: &HelmRelease,
+    conditions: &[flux_api::meta::Condition],
+) -> Option<flux_api::meta::Condition> {
+    if !plan::tests_enabled(hr) || ignores_test_failures(hr) {
+        return None;
+    }
+    conds::get(conditions, condition::TEST_SUCCESS).cloned()
+}
+
+/// Flux's Test action on the latest release: TestSuccess True/False with Flux's messages,
+/// events, the tested snapshot in `status.history`, and on failure `failures` plus the active
+/// remediation's counter (unless test failures are ignored).
+async fn run_tests(
+    ctx: &Context,
+    hr: &HelmRelease,
+    status: &mut HelmReleaseStatus,
+    store: &SecretStore,
+    latest: Release,
+) -> Result<()> {
+    let generation = hr.metadata.generation;
+    let (tested, result) = actions::test_release(ctx, hr, store, latest).await?;
+    let history = store.history().await?;
+    let mut snapshots = plan::merge_history(&history, status.history.as_deref(), None);
+    let observed = plan::test_hooks(&tested);
+    let ran = observed.values().any(|h| h.phase.is_some());
+    if let Some(first) = snapshots
+        .first_mut()
+        .filter(|f| i64::from(f.version) == tested.version)
+    {
+        if result.is_ok() || ran {
+            first.test_hooks = Some(observed);
+        }
+    }
+    status.history = Some(snapshots);
+    let mut conditions = status.conditions.take().unwrap_or_default();
+    match result {
+        Ok(count) => {
+            let message = plan::test_succeeded_message(&tested, count);
+            conds::mark_true(
+                &mut conditions,
+                condition::TEST_SUCCESS,
+                reason::TEST_SUCCEEDED,
+                &message,
+                generation,
+                now_time(),
+            );
+            status.conditions = Some(conditions);
+            emit(ctx, hr, EventType::Normal, reason::TEST_SUCCEEDED, &message).await;
+            Ok(())
+        }
+        Err(e) => {
+            let message = plan::test_failed_message(&tested, &format!("{e:#}"));
+            conds::mark_false(
+                &mut conditions,
+                condition::TEST_SUCCESS,
+                reason::TEST_FAILED,
+                &message,
+                generation,
+                now_time(),
+            );
+            status.conditions = Some(conditions);
+            status.failures = Some(status.failures.unwrap_or(0) + 1);
+            let active = status.last_attempted_release_action.unwrap_or_default();
+            if ran && !plan::ignore_test_failures(hr, active) {
+                match active {
+                    ReleaseAction::Install => {
+                        status.install_failures = Some(status.install_failures.unwrap_or(0) + 1);
+                    }
+                    ReleaseAction::Upgrade => {
+                        status.upgrade_failures = Some(status.upgrade_failures.unwrap_or(0) + 1);
+                    }
+                }
+            }
+            emit(ctx, hr, EventType::Warning, reason::TEST_FAILED, &message).await;
+            if ran {
+                Ok(())
+            } else {
+                // Nothing observed: retry the test on the next reconcile.
+                Err(e)
+            }
+        }
+    }
+}
+
 fn static_reason(reason: &str) -> &'static str {
     [
         reason::INSTALL_FAILED,
@@ -726,13 +874,15 @@ fn static_reason(reason: &str) -> &'static str {
         reason::UNINSTALL_FAILED,
         reason::INSTALL_SUCCEEDED,
         reason::UPGRADE_SUCCEEDED,
+        reason::TEST_FAILED,
+        reason::TEST_SUCCEEDED,
     ]
     .into_iter()
     .find(|r| *r == reason)
     .unwrap_or(reason::UPGRADE_FAILED)
 }
 
-fn set_status(release: &mut Release, status: &str, description: &str) {
+pub(super) fn set_status(release: &mut Release, status: &str, description: &str) {
     let info = release.info.get_or_insert_with(Default::default);
     info.status = status.to_string();
     if !description.is_empty() {
@@ -740,7 +890,7 @@ fn set_status(release: &mut Release, status: &str, description: &str) {
     }
 }
 
-fn now_string() -> String {
+pub(super) fn now_string() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()
 }
 
@@ -791,15 +941,25 @@ async fn run_install_or_upgrade(
     let previous = plan::latest(history)
         .filter(|r| r.status() != rls::UNINSTALLED)
         .cloned();
-    let rendered = render(
-        hr,
-        chart,
-        values,
-        &name,
-        &rel_ns,
-        upgrade && previous.is_some(),
-        version,
-    );
+    let rendered = {
+        let (hr, chart, values) = (hr.clone(), chart.clone(), values.clone());
+        let (name, rel_ns, is_upgrade) =
+            (name.clone(), rel_ns.clone(), upgrade && previous.is_some());
+        let lookup = actions::ClusterLookup {
+            client: ctx.client.clone(),
+            handle: tokio::runtime::Handle::current(),
+        };
+        // The renderer is synchronous and `lookup` blocks on API calls: render off the
+        // async workers.
+        tokio::task::spawn_blocking(move || {
+            render(
+                &hr, &chart, &values, &name, &rel_ns, is_upgrade, version, lookup,
+            )
+        })
+        .await
+        .map_err(|e| anyhow!("render task: {e}"))
+        .and_then(|r| r)
+    };
     let result = match rendered {
         Err(e) => Err(e),
         Ok(mut release) => {
@@ -820,26 +980,39 @@ async fn run_install_or_upgrade(
                 info.first_deployed = prev.info.as_ref().and_then(|i| i.first_deployed.clone());
             }
             store.create(&release).await?;
-            let disable_hooks = if upgrade {
-                hr.spec.upgrade.as_ref().and_then(|u| u.disable_hooks)
-            } else {
-                hr.spec.install.as_ref().and_then(|i| i.disable_hooks)
-            }
-            .unwrap_or(false);
+            let opts = plan::action_options(
+                hr,
+                if upgrade {
+                    HelmAction::Upgrade
+                } else {
+                    HelmAction::Install
+                },
+            );
             let (pre, post) = if previous.is_some() {
                 ("pre-upgrade", "post-upgrade")
             } else {
                 ("pre-install", "post-install")
             };
-            let mut applied = install_crds(ctx, hr, chart, previous.is_some()).await;
-            if applied.is_ok() && !disable_hooks {
-                applied = run_hooks(ctx, hr, &mut release, pre).await;
+            let mut created = Vec::new();
+            let mut applied = install_crds(ctx, hr, chart, values, previous.is_some()).await;
+            if applied.is_ok() && !opts.disable_hooks {
+                applied = actions::run_hooks(ctx, &mut release, pre, opts.timeout, &|_| true)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| anyhow!("{pre} hooks failed: {e:#}"));
             }
             if applied.is_ok() {
-                applied = apply_release(ctx, hr, &release, previous.as_ref()).await;
+                applied =
+                    apply_release(ctx, &release, previous.as_ref(), &opts, &mut created).await;
             }
-            if applied.is_ok() && !disable_hooks {
-                applied = run_hooks(ctx, hr, &mut release, post).await;
+            if applied.is_ok() && !opts.disable_hooks {
+                applied = actions::run_hooks(ctx, &mut release, post, opts.timeout, &|_| true)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| anyhow!("{post} hooks failed: {e:#}"));
+            }
+            if applied.is_err() && opts.cleanup_on_fail {
+                cleanup_created(ctx, &release, &created).await;
             }
             match applied {
                 Ok(()) => {
@@ -930,8 +1103,9 @@ async fn run_install_or_upgrade(
     Ok(())
 }
 
-/// Renders and post-renders a release record (pure work on a blocking thread: the chart
-/// model is not `Send`).
+/// Renders and post-renders a release record (on a blocking thread: the chart model is not
+/// `Send`, and `lookup` blocks).
+#[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
 fn render(
     hr: &HelmRelease,
     chart: &LoadedChart,
@@ -940,12 +1114,18 @@ fn render(
     namespace: &str,
     is_upgrade: bool,
     version: i64,
+    lookup: actions::ClusterLookup,
 ) -> Result<Release> {
     let loaded = flux_helm::load_archive(
         &chart.archive,
         &format!("{}-{}.tgz", chart.name, chart.version),
     )
     .map_err(|e| anyhow!("failed to load chart: {e}"))?;
+    // The version may carry the OCI digest (`+<12 hex>`), as Flux mutates it.
+    if let Some(meta) = loaded.metadata.as_map() {
+        meta.borrow_mut()
+            .insert("version".into(), flux_helm::Value::str(&chart.version));
+    }
     let user = flux_helm::json::from_serde(Value::Object(values.clone()));
     let skip_schema = if is_upgrade {
         hr.spec
@@ -967,8 +1147,12 @@ fn render(
         is_upgrade,
         ..flux_helm::RenderOptions::default()
     };
+    let env = flux_helm::ReleaseEnv {
+        revision: version,
+        lookup: Some(std::rc::Rc::new(lookup)),
+    };
     let rendered =
-        flux_helm::render_release(loaded.clone(), &user, &opts).map_err(|e| anyhow!("{e}"))?;
+        flux_helm::render_in(loaded.clone(), &user, &opts, &env).map_err(|e| anyhow!("{e}"))?;
     let mut release = rel::new_release(
         name,
         namespace,
@@ -1053,7 +1237,25 @@ async fn remediate_rollback(
     info.last_deployed = Some(now_string());
     info.rollback_revision = target.version;
     store.create(&release).await?;
-    let applied = apply_release(ctx, hr, &release, Some(&current)).await;
+    let opts = plan::action_options(hr, HelmAction::Rollback);
+    let mut created = Vec::new();
+    let mut applied = Ok(());
+    if !opts.disable_hooks {
+        applied = actions::run_hooks(ctx, &mut release, "pre-rollback", opts.timeout, &|_| true)
+            .await
+            .map(|_| ());
+    }
+    if applied.is_ok() {
+        applied = apply_release(ctx, &release, Some(&current), &opts, &mut created).await;
+    }
+    if applied.is_ok() && !opts.disable_hooks {
+        applied = actions::run_hooks(ctx, &mut release, "post-rollback", opts.timeout, &|_| true)
+            .await
+            .map(|_| ());
+    }
+    if applied.is_err() && opts.cleanup_on_fail {
+        cleanup_created(ctx, &release, &created).await;
+    }
     let mut conditions = status.conditions.take().unwrap_or_default();
     let message_ok = format!(
         "Helm rollback to previous release {} with chart {} succeeded",
@@ -1112,7 +1314,11 @@ async fn remediate_rollback(
         }
     }
     let history = store.history().await?;
-    status.history = Some(plan::history_snapshots(&history));
+    status.history = Some(plan::merge_history(
+        &history,
+        status.history.as_deref(),
+        None,
+    ));
     Ok(())
 }
 
@@ -1125,7 +1331,7 @@ async fn remediate_uninstall(
     let generation = hr.metadata.generation;
     let history = store.history().await?;
     let latest = plan::latest(&history).cloned();
-    let result = uninstall(ctx, store, &history).await;
+    let result = actions::uninstall_release(ctx, hr, store, &history).await;
     let mut conditions = status.conditions.take().unwrap_or_default();
     let target = latest.as_ref().map_or_else(String::new, plan::release_ref);
     match result {
@@ -1172,21 +1378,6 @@ async fn remediate_uninstall(
     Ok(())
 }
 
-/// Deletes the objects of the latest release and every release Secret.
-async fn uninstall(ctx: &Context, store: &SecretStore, history: &[Release]) -> Result<()> {
-    if let Some(latest) = plan::latest(history) {
-        for object in plan::manifest_objects(&latest.manifest).map_err(|e| anyhow!(e))? {
-            delete_object(ctx, &object, &latest.namespace).await?;
-        }
-    }
-    for release in history {
-        store
-            .delete(&rel::storage_key(&release.name, release.version))
-            .await?;
-    }
-    Ok(())
-}
-
 async fn uninstall_all(ctx: &Context, hr: &HelmRelease) -> Result<()> {
     let store = SecretStore {
         api: Api::namespaced(ctx.client.clone(), &plan::storage_namespace(hr)),
@@ -1196,7 +1387,11 @@ async fn uninstall_all(ctx: &Context, hr: &HelmRelease) -> Result<()> {
     if history.is_empty() {
         return Ok(());
     }
-    uninstall(ctx, &store, &history).await?;
+    if plan::latest(&history).is_some_and(|r| r.status() == rls::UNINSTALLED) {
+        // Already uninstalled with keepHistory.
+        return Ok(());
+    }
+    actions::uninstall_release(ctx, hr, &store, &history).await?;
     let latest = plan::latest(&history).map_or_else(String::new, plan::release_ref);
     emit(
         ctx,
@@ -1245,7 +1440,7 @@ async fn resource(
     Ok(found)
 }
 
-async fn object_api(
+pub(super) async fn object_api(
     ctx: &Context,
     object: &Value,
     default_ns: &str,
@@ -1275,35 +1470,60 @@ async fn delete_object(ctx: &Context, object: &Value, default_ns: &str) -> Resul
 }
 
 /// Server-side applies every object of `release` (with Helm's ownership metadata), deletes
-/// objects the previous revision had and this one has not, then waits for readiness.
+/// objects the previous revision had and this one has not, then waits for readiness, all per
+/// the action's options. Objects that did not exist before are pushed to `created` (for
+/// `cleanupOnFail`).
 async fn apply_release(
     ctx: &Context,
-    hr: &HelmRelease,
     release: &Release,
     previous: Option<&Release>,
+    opts: &plan::ActionOptions,
+    created: &mut Vec<Value>,
 ) -> Result<()> {
     let objects = plan::manifest_objects(&release.manifest).map_err(|e| anyhow!(e))?;
+    let previous_keys: BTreeSet<(String, String, String, String)> = previous
+        .map(|p| {
+            plan::manifest_objects(&p.manifest)
+                .unwrap_or_default()
+                .iter()
+                .map(plan::object_key)
+                .collect()
+        })
+        .unwrap_or_default();
     let mut applied = Vec::new();
     let mut keep = BTreeSet::new();
     for object in objects {
+        let is_new = !previous_keys.contains(&plan::object_key(&object));
         let object = plan::with_ownership(object, &release.name, &release.namespace);
         let (api, name) = object_api(ctx, &object, &release.namespace).await?;
         let (api_version, kind, _, _) = plan::object_key(&object);
-        let patched = api
-            .patch(
-                &name,
-                &PatchParams::apply(CONTROLLER).force(),
-                &Patch::Apply(&object),
-            )
-            .await
-            .map_err(|e| anyhow!("{kind} \"{name}\" ({api_version}): {e}"))?;
+        if is_new
+            && !actions::check_adoption(&api, &name, &kind, release, opts, previous.is_some())
+                .await?
+        {
+            created.push(object.clone());
+        }
+        let params = PatchParams::apply(CONTROLLER).force();
+        let patched = match api.patch(&name, &params, &Patch::Apply(&object)).await {
+            // `force`: replace what the API refuses to patch (e.g. immutable fields).
+            Err(kube::Error::Api(e)) if opts.force && (e.code == 422 || e.code == 409) => {
+                api.delete(&name, &DeleteParams::background())
+                    .await
+                    .map_err(|e| anyhow!("{kind} \"{name}\" ({api_version}): {e}"))?;
+                api.patch(&name, &params, &Patch::Apply(&object)).await
+            }
+            other => other,
+        }
+        .map_err(|e| anyhow!("{kind} \"{name}\" ({api_version}): {e}"))?;
         keep.insert((
             api_version,
-            kind,
+            kind.clone(),
             patched.namespace().unwrap_or_default(),
             name,
         ));
-        applied.push((api, patched.name_any()));
+        if kind != "Job" || opts.wait_for_jobs {
+            applied.push((api, patched.name_any()));
+        }
     }
     if let Some(previous) = previous {
         for old in plan::manifest_objects(&previous.manifest).unwrap_or_default() {
@@ -1319,34 +1539,29 @@ async fn apply_release(
             }
         }
     }
-    let disable_wait = hr
-        .spec
-        .upgrade
-        .as_ref()
-        .and_then(|u| u.disable_wait)
-        .unwrap_or(false)
-        && previous.is_some()
-        || hr
-            .spec
-            .install
-            .as_ref()
-            .and_then(|i| i.disable_wait)
-            .unwrap_or(false)
-            && previous.is_none();
-    if !disable_wait {
-        let limit = timeout(hr, None);
-        wait_ready(&applied, limit).await?;
+    if opts.wait {
+        wait_ready(&applied, opts.timeout).await?;
     }
     Ok(())
 }
 
-/// The chart's `crds/` objects (root chart), per the `install.crds` (default `Create`) or
+/// `cleanupOnFail`: deletes the objects a failed action created.
+async fn cleanup_created(ctx: &Context, release: &Release, created: &[Value]) {
+    for object in created {
+        if let Err(e) = delete_object(ctx, object, &release.namespace).await {
+            tracing::warn!("cleanupOnFail: {e:#}");
+        }
+    }
+}
+
+/// The chart's `crds/` objects (root chart and enabled subcharts), per the `install.crds` (default `Create`) or
 /// `upgrade.crds` (default `Skip`) policy: `Create` creates missing CRDs and never updates,
 /// `CreateReplace` also replaces existing ones. They get the HelmRelease origin labels.
 async fn install_crds(
     ctx: &Context,
     hr: &HelmRelease,
     chart: &LoadedChart,
+    values: &Map<String, Value>,
     upgrade: bool,
 ) -> Result<()> {
     use flux_api::helm::CrdsPolicy;
@@ -1368,7 +1583,7 @@ async fn install_crds(
     if policy == CrdsPolicy::Skip {
         return Ok(());
     }
-    let manifest = chart_crds(chart)?;
+    let manifest = actions::chart_crds(&chart.archive, values)?;
     if manifest.is_empty() {
         return Ok(());
     }
@@ -1391,102 +1606,6 @@ async fn install_crds(
         )
         .await
         .map_err(|e| anyhow!("failed to create CustomResourceDefinition {name}: {e}"))?;
-    }
-    Ok(())
-}
-
-/// The root chart's `crds/` files as one manifest.
-fn chart_crds(chart: &LoadedChart) -> Result<String> {
-    let loaded = flux_helm::load_archive(&chart.archive, "chart.tgz")
-        .map_err(|e| anyhow!("failed to load chart: {e}"))?;
-    let mut manifest = String::new();
-    for (path, data) in loaded.crd_files() {
-        for doc in String::from_utf8_lossy(&data).split("\n---") {
-            if doc.trim().is_empty() {
-                continue;
-            }
-            manifest.push_str("---\n# Source: ");
-            manifest.push_str(&path);
-            manifest.push('\n');
-            manifest.push_str(doc.trim_start_matches("---").trim_start_matches('\n'));
-            manifest.push('\n');
-        }
-    }
-    Ok(manifest)
-}
-
-/// Runs the release's hooks for `event` in Helm's order (weight, then name): applies each
-/// one (deleting a previous instance first with `before-hook-creation`, Helm's default),
-/// waits until it is ready (Jobs: complete), records `last_run`, then applies the
-/// `hook-succeeded`/`hook-failed` delete policies.
-async fn run_hooks(
-    ctx: &Context,
-    hr: &HelmRelease,
-    release: &mut Release,
-    event: &str,
-) -> Result<()> {
-    let hooks: Vec<rel::Hook> = rel::hooks_for(release, event)
-        .into_iter()
-        .cloned()
-        .collect();
-    for hook in hooks {
-        let object: Value = serde_yaml::from_str(&hook.manifest)
-            .map_err(|e| anyhow!("hook {}: invalid YAML: {e}", hook.path))?;
-        let object = plan::with_ownership(object, &release.name, &release.namespace);
-        let (api, name) = object_api(ctx, &object, &release.namespace).await?;
-        let policies = if hook.delete_policies.is_empty() {
-            vec!["before-hook-creation".to_string()]
-        } else {
-            hook.delete_policies.clone()
-        };
-        if policies.iter().any(|p| p == "before-hook-creation") {
-            match api.delete(&name, &DeleteParams::background()).await {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(anyhow!("warning: Hook {event} {}: {e}", hook.path)),
-            }
-        }
-        let started = now_string();
-        let result = async {
-            api.patch(
-                &name,
-                &PatchParams::apply(CONTROLLER).force(),
-                &Patch::Apply(&object),
-            )
-            .await
-            .map_err(|e| anyhow!("{e}"))?;
-            wait_ready(&[(api.clone(), name.clone())], timeout(hr, None)).await
-        }
-        .await;
-        let phase = if result.is_ok() {
-            "Succeeded"
-        } else {
-            "Failed"
-        };
-        if let Some(stored) = release
-            .hooks
-            .iter_mut()
-            .find(|h| h.path == hook.path && h.name == hook.name && h.kind == hook.kind)
-        {
-            stored.last_run = rel::HookExecution {
-                started_at: Some(started),
-                completed_at: Some(now_string()),
-                phase: phase.to_string(),
-            };
-        }
-        let delete_policy = if result.is_ok() {
-            "hook-succeeded"
-        } else {
-            "hook-failed"
-        };
-        if policies.iter().any(|p| p == delete_policy) {
-            match api.delete(&name, &DeleteParams::background()).await {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => tracing::warn!("deleting hook {name}: {e}"),
-            }
-        }
-        result.map_err(|e| anyhow!("{event} hooks failed: {}: {e:#}", hook.path))?;
     }
     Ok(())
 }
@@ -1850,11 +1969,27 @@ async fn load_chart_source(
             )))
         }
     };
+    // Flux appends the OCI digest to the chart version, so a moved tag upgrades.
+    let mut oci_digest = None;
+    let mut version = version;
+    if kind == "OCIRepository" {
+        let revision = artifact
+            .get("revision")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match plan::oci_chart_version(&version, revision) {
+            Ok((mutated, digest)) => {
+                version = mutated;
+                oci_digest = Some(digest);
+            }
+            Err(e) => return Ok(Err((reason::CHART_MUTATE_ERROR, e))),
+        }
+    }
     Ok(Ok(LoadedChart {
         archive,
         name,
         version,
-        revision_digest: digest.to_string(),
+        oci_digest,
     }))
 }
 
@@ -2032,13 +2167,13 @@ async fn emit(ctx: &Context, hr: &HelmRelease, event_type: EventType, reason: &s
 }
 
 /// Release Secrets of one release in the storage namespace.
-struct SecretStore {
+pub(super) struct SecretStore {
     api: Api<Secret>,
     name: String,
 }
 
 impl SecretStore {
-    async fn history(&self) -> Result<Vec<Release>> {
+    pub(super) async fn history(&self) -> Result<Vec<Release>> {
         let list = self
             .api
             .list(&ListParams::default().labels(&format!("owner=helm,name={}", self.name)))
@@ -2059,7 +2194,7 @@ impl SecretStore {
         serde_json::from_value(value).context("release Secret")
     }
 
-    async fn create(&self, release: &Release) -> Result<()> {
+    pub(super) async fn create(&self, release: &Release) -> Result<()> {
         self.api
             .create(&PostParams::default(), &Self::secret(release)?)
             .await
@@ -2072,7 +2207,7 @@ impl SecretStore {
         Ok(())
     }
 
-    async fn update(&self, release: &Release) -> Result<()> {
+    pub(super) async fn update(&self, release: &Release) -> Result<()> {
         let secret = Self::secret(release)?;
         let name = rel::storage_key(&release.name, release.version);
         let mut existing = self
@@ -2089,7 +2224,7 @@ impl SecretStore {
         Ok(())
     }
 
-    async fn delete(&self, key: &str) -> Result<()> {
+    pub(super) async fn delete(&self, key: &str) -> Result<()> {
         match self.api.delete(key, &DeleteParams::default()).await {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),

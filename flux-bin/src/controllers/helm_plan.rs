@@ -495,7 +495,9 @@ pub fn snapshot(release: &Release) -> ReleaseSnapshot {
         namespace: release.namespace.clone(),
         oci_digest: None,
         status: release.status().to_string(),
-        test_hooks: None,
+        // Flux records test results once a test ran: any test hook with a phase.
+        test_hooks: Some(test_hooks(release))
+            .filter(|hooks| hooks.values().any(|h| h.phase.is_some())),
         version: i32::try_from(release.version).unwrap_or(i32::MAX),
     }
 }
@@ -632,6 +634,326 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
 /// Annotations as a map (for reconcile requests).
 pub fn annotations(hr: &HelmRelease) -> Option<&BTreeMap<String, String>> {
     hr.metadata.annotations.as_ref()
+}
+
+/// The Helm actions whose options the HelmRelease spec sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HelmAction {
+    Install,
+    Upgrade,
+    Rollback,
+    Uninstall,
+    Test,
+}
+
+/// Options of one Helm action, resolved from the spec with Flux's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionOptions {
+    /// The action's `timeout`, else `spec.timeout`, else 5m.
+    pub timeout: std::time::Duration,
+    /// `disableHooks`.
+    pub disable_hooks: bool,
+    /// Wait for the release objects to be ready (`!disableWait`).
+    pub wait: bool,
+    /// Wait for Jobs to complete as part of the wait (`!disableWaitForJobs`).
+    pub wait_for_jobs: bool,
+    /// `force`: replace objects the API refuses to patch.
+    pub force: bool,
+    /// Adopt existing objects (`!disableTakeOwnership`).
+    pub take_ownership: bool,
+    /// `cleanupOnFail`: delete the objects a failed action created.
+    pub cleanup_on_fail: bool,
+}
+
+/// Resolves the options of `action` (`persistentClient` needs none: one client serves
+/// every action of a reconcile).
+pub fn action_options(hr: &HelmRelease, action: HelmAction) -> ActionOptions {
+    let spec = &hr.spec;
+    let (timeout, disable_hooks, disable_wait, disable_jobs, force, disable_take, cleanup) =
+        match action {
+            HelmAction::Install => {
+                let install = spec.install.clone().unwrap_or_default();
+                (
+                    install.timeout,
+                    install.disable_hooks,
+                    install.disable_wait,
+                    install.disable_wait_for_jobs,
+                    None,
+                    install.disable_take_ownership,
+                    None,
+                )
+            }
+            HelmAction::Upgrade => {
+                let u = spec.upgrade.clone().unwrap_or_default();
+                (
+                    u.timeout,
+                    u.disable_hooks,
+                    u.disable_wait,
+                    u.disable_wait_for_jobs,
+                    u.force,
+                    u.disable_take_ownership,
+                    u.cleanup_on_fail,
+                )
+            }
+            HelmAction::Rollback => {
+                let r = spec.rollback.clone().unwrap_or_default();
+                (
+                    r.timeout,
+                    r.disable_hooks,
+                    r.disable_wait,
+                    r.disable_wait_for_jobs,
+                    r.force,
+                    None,
+                    r.cleanup_on_fail,
+                )
+            }
+            HelmAction::Uninstall => {
+                let u = spec.uninstall.clone().unwrap_or_default();
+                (
+                    u.timeout,
+                    u.disable_hooks,
+                    u.disable_wait,
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+            }
+            HelmAction::Test => {
+                let t = spec.test.clone().unwrap_or_default();
+                (t.timeout, None, None, None, None, None, None)
+            }
+        };
+    let timeout = timeout
+        .as_ref()
+        .or(spec.timeout.as_ref())
+        .and_then(|t| flux_api::duration::parse(t).ok())
+        .unwrap_or(std::time::Duration::from_secs(300));
+    ActionOptions {
+        timeout,
+        disable_hooks: disable_hooks.unwrap_or(false),
+        wait: !disable_wait.unwrap_or(false),
+        wait_for_jobs: !disable_jobs.unwrap_or(false),
+        force: force.unwrap_or(false),
+        take_ownership: !disable_take.unwrap_or(false),
+        cleanup_on_fail: cleanup.unwrap_or(false),
+    }
+}
+
+/// `spec.test.enable`.
+pub fn tests_enabled(hr: &HelmRelease) -> bool {
+    hr.spec
+        .test
+        .as_ref()
+        .and_then(|t| t.enable)
+        .unwrap_or(false)
+}
+
+/// Whether a test hook runs under `spec.test.filters` (Helm's `--filter name=`/`!name=`):
+/// excluded names never run; when any name is included, only included names run.
+pub fn test_selected(hr: &HelmRelease, hook_name: &str) -> bool {
+    let filters = hr
+        .spec
+        .test
+        .as_ref()
+        .and_then(|t| t.filters.as_deref())
+        .unwrap_or_default();
+    let included: Vec<&str> = filters
+        .iter()
+        .filter(|f| !f.exclude.unwrap_or(false))
+        .map(|f| f.name.as_str())
+        .collect();
+    if !included.is_empty() {
+        return included.contains(&hook_name);
+    }
+    !filters
+        .iter()
+        .any(|f| f.exclude.unwrap_or(false) && f.name == hook_name)
+}
+
+/// Flux's `MustIgnoreTestFailures`: the active remediation's `ignoreTestFailures`, else
+/// `spec.test.ignoreFailures`.
+pub fn ignore_test_failures(hr: &HelmRelease, active: flux_api::helm::ReleaseAction) -> bool {
+    let from_remediation = match active {
+        flux_api::helm::ReleaseAction::Install => hr
+            .spec
+            .install
+            .as_ref()
+            .and_then(|i| i.remediation.as_ref())
+            .and_then(|r| r.ignore_test_failures),
+        flux_api::helm::ReleaseAction::Upgrade => hr
+            .spec
+            .upgrade
+            .as_ref()
+            .and_then(|u| u.remediation.as_ref())
+            .and_then(|r| r.ignore_test_failures),
+    };
+    from_remediation.unwrap_or_else(|| {
+        hr.spec
+            .test
+            .as_ref()
+            .and_then(|t| t.ignore_failures)
+            .unwrap_or(false)
+    })
+}
+
+/// The release's test hooks by name, as Flux records them in a snapshot's `testHooks`.
+pub fn test_hooks(release: &Release) -> BTreeMap<String, flux_api::helm::TestHookStatus> {
+    let time = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|s| s.parse::<k8s_openapi::jiff::Timestamp>().ok())
+            .map(flux_api::meta::Time)
+    };
+    release
+        .hooks
+        .iter()
+        .filter(|h| h.events.iter().any(|e| e == "test"))
+        .map(|h| {
+            (
+                h.name.clone(),
+                flux_api::helm::TestHookStatus {
+                    last_started: time(&h.last_run.started_at),
+                    last_completed: time(&h.last_run.completed_at),
+                    phase: Some(h.last_run.phase.clone()).filter(|p| !p.is_empty()),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Where the latest release stands with `spec.test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestState {
+    /// Tests are not enabled.
+    Disabled,
+    /// Enabled, not run for this release yet.
+    Untested,
+    /// Run, no test hook failed.
+    Passed,
+    /// Run, a test hook failed.
+    Failed,
+}
+
+/// Flux's `HasBeenTested`/`HasTestInPhase(Failed)` on the latest snapshot (`testHooks` set).
+pub fn test_state(hr: &HelmRelease, latest: Option<&ReleaseSnapshot>) -> TestState {
+    if !tests_enabled(hr) {
+        return TestState::Disabled;
+    }
+    match latest.and_then(|s| s.test_hooks.as_ref()) {
+        None => TestState::Untested,
+        Some(hooks) if hooks.values().any(|h| h.phase.as_deref() == Some("Failed")) => {
+            TestState::Failed
+        }
+        Some(_) => TestState::Passed,
+    }
+}
+
+/// Flux's TestSucceeded message.
+pub fn test_succeeded_message(release: &Release, hooks: usize) -> String {
+    let detail = match hooks {
+        0 => "no test hooks".to_string(),
+        1 => "1 test hook completed successfully".to_string(),
+        n => format!("{n} test hooks completed successfully"),
+    };
+    format!(
+        "Helm test succeeded for release {} with chart {}: {detail}",
+        release_ref(release),
+        chart_ref(release)
+    )
+}
+
+/// Flux's TestFailed message.
+pub fn test_failed_message(release: &Release, err: &str) -> String {
+    format!(
+        "Helm test failed for release {} with chart {}: {}",
+        release_ref(release),
+        chart_ref(release),
+        err.trim()
+    )
+}
+
+/// `status.history` rebuilt from storage, keeping what only the status knows: test results
+/// of a release whose hooks recorded none (no test hooks) and the OCI digest. A release made
+/// in this reconcile (no earlier snapshot) gets `new_oci_digest`.
+pub fn merge_history(
+    history: &[Release],
+    previous: Option<&[ReleaseSnapshot]>,
+    new_oci_digest: Option<&str>,
+) -> Vec<ReleaseSnapshot> {
+    let mut snapshots = history_snapshots(history);
+    for snap in &mut snapshots {
+        let old = previous.unwrap_or_default().iter().find(|o| {
+            o.name == snap.name && o.namespace == snap.namespace && o.version == snap.version
+        });
+        match old {
+            Some(old) => {
+                snap.oci_digest.clone_from(&old.oci_digest);
+                if snap.test_hooks.is_none() {
+                    snap.test_hooks.clone_from(&old.test_hooks);
+                }
+            }
+            None => snap.oci_digest = new_oci_digest.map(str::to_string),
+        }
+    }
+    snapshots
+}
+
+/// Helm's ownership check of an existing object before adopting it (`checkOwnership`):
+/// `None` when it belongs to the release, else Helm's "invalid ownership metadata" text.
+pub fn ownership_error(
+    live: &Value,
+    release_name: &str,
+    release_namespace: &str,
+) -> Option<String> {
+    let get = |field: &str, key: &str| {
+        live.pointer(&format!("/metadata/{field}"))
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+    };
+    let require = |field: &str, key: &str, want: &str| match get(field, key) {
+        None => Some(format!("missing key \"{key}\": must be set to \"{want}\"")),
+        Some(v) if v != want => Some(format!(
+            "key \"{key}\" must equal \"{want}\": current value is \"{v}\""
+        )),
+        Some(_) => None,
+    };
+    let errors: Vec<String> = [
+        require("labels", keys::MANAGED_BY, "Helm").map(|e| format!("label validation error: {e}")),
+        require("annotations", keys::RELEASE_NAME, release_name)
+            .map(|e| format!("annotation validation error: {e}")),
+        require("annotations", keys::RELEASE_NAMESPACE, release_namespace)
+            .map(|e| format!("annotation validation error: {e}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!errors.is_empty()).then(|| format!("invalid ownership metadata; {}", errors.join("; ")))
+}
+
+/// Flux's chart version mutation for an OCIRepository artifact revision (`<tag>@<digest>`
+/// or `<digest>`): `<version>+<first 12 hex of the digest>` and the OCI digest. The tag must
+/// equal the chart version.
+pub fn oci_chart_version(version: &str, revision: &str) -> Result<(String, String), String> {
+    let core = |v: &str| v.split('+').next().unwrap_or_default().to_string();
+    let digest = match revision.split_once('@') {
+        Some((tag, digest)) => {
+            if core(&tag.replace('_', "+")) != core(version) {
+                return Err(format!(
+                    "artifact revision {tag} does not match chart version {version}"
+                ));
+            }
+            digest
+        }
+        None => revision,
+    };
+    let hex = match digest.split_once(':') {
+        Some((_, hex)) if hex.len() >= 12 && !hex.contains(':') => hex,
+        _ => return Err(format!("invalid artifact revision {revision}")),
+    };
+    Ok((
+        format!("{}+{}", core(version), &hex[..12]),
+        digest.to_string(),
+    ))
 }
 
 #[cfg(test)]
@@ -851,5 +1173,176 @@ mod tests {
         );
         assert_eq!(entry.id, "apps_w_apps_Deployment");
         assert_eq!(entry.v, "v1");
+    }
+}
+
+#[cfg(test)]
+mod action_tests {
+    use super::*;
+    use flux_api::helm::ReleaseAction;
+    use std::time::Duration;
+
+    fn hr(spec: &str) -> HelmRelease {
+        serde_yaml::from_str(&format!(
+            "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {{name: web, namespace: apps}}\nspec:\n  interval: 5m\n{spec}"
+        ))
+        .unwrap()
+    }
+
+    fn with_test_hooks(phases: &[(&str, &str)]) -> Release {
+        Release {
+            name: "web".into(),
+            namespace: "apps".into(),
+            version: 2,
+            info: Some(flux_helm::release::Info {
+                status: rls::DEPLOYED.into(),
+                ..Default::default()
+            }),
+            chart: Some(serde_json::json!({"metadata": {"name": "c", "version": "1.0.0"}})),
+            hooks: phases
+                .iter()
+                .map(|(name, phase)| flux_helm::release::Hook {
+                    name: (*name).into(),
+                    kind: "Pod".into(),
+                    events: vec!["test".into()],
+                    last_run: flux_helm::release::HookExecution {
+                        started_at: (!phase.is_empty()).then(|| "2026-11-23T08:00:00Z".into()),
+                        completed_at: None,
+                        phase: (*phase).into(),
+                    },
+                    ..Default::default()
+                })
+                .chain(std::iter::once(flux_helm::release::Hook {
+                    name: "setup".into(),
+                    events: vec!["pre-install".into()],
+                    ..Default::default()
+                }))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn action_options_take_the_action_then_the_spec_defaults() {
+        let plain = hr("");
+        let install = action_options(&plain, HelmAction::Install);
+        assert_eq!(install.timeout, Duration::from_secs(300));
+        assert!(install.wait && install.wait_for_jobs && install.take_ownership);
+        assert!(!install.force && !install.cleanup_on_fail && !install.disable_hooks);
+        let tuned = hr("  timeout: 1m\n  install: {disableTakeOwnership: true, disableWaitForJobs: true}\n  upgrade: {timeout: 20s, force: true, cleanupOnFail: true, disableWait: true}\n  rollback: {disableHooks: true}\n  uninstall: {timeout: 7s}\n  test: {timeout: 3s}\n");
+        let install = action_options(&tuned, HelmAction::Install);
+        assert_eq!(install.timeout, Duration::from_secs(60));
+        assert!(!install.take_ownership && !install.wait_for_jobs);
+        let upgrade = action_options(&tuned, HelmAction::Upgrade);
+        assert_eq!(upgrade.timeout, Duration::from_secs(20));
+        assert!(upgrade.force && upgrade.cleanup_on_fail && !upgrade.wait);
+        assert!(upgrade.take_ownership);
+        assert!(action_options(&tuned, HelmAction::Rollback).disable_hooks);
+        assert_eq!(
+            action_options(&tuned, HelmAction::Uninstall).timeout,
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            action_options(&tuned, HelmAction::Test).timeout,
+            Duration::from_secs(3)
+        );
+    }
+
+    #[test]
+    fn test_filters_and_ignore_rules() {
+        let excluded = hr("  test: {enable: true, filters: [{name: slow, exclude: true}]}\n");
+        assert!(tests_enabled(&excluded));
+        assert!(!test_selected(&excluded, "slow"));
+        assert!(test_selected(&excluded, "fast"));
+        let included =
+            hr("  test: {enable: true, filters: [{name: fast}, {name: slow, exclude: true}]}\n");
+        assert!(test_selected(&included, "fast"));
+        assert!(!test_selected(&included, "other"));
+        assert!(!tests_enabled(&hr("")));
+        let ignoring = hr("  test: {enable: true, ignoreFailures: true}\n  upgrade: {remediation: {ignoreTestFailures: false}}\n");
+        assert!(ignore_test_failures(&ignoring, ReleaseAction::Install));
+        assert!(!ignore_test_failures(&ignoring, ReleaseAction::Upgrade));
+    }
+
+    #[test]
+    fn test_state_comes_from_the_latest_snapshot() {
+        let enabled = hr("  test: {enable: true}\n");
+        let untested = snapshot(&with_test_hooks(&[("a", ""), ("b", "")]));
+        assert_eq!(untested.test_hooks, None);
+        assert_eq!(test_state(&enabled, Some(&untested)), TestState::Untested);
+        let passed = snapshot(&with_test_hooks(&[("a", "Succeeded"), ("b", "")]));
+        let hooks = passed.test_hooks.clone().unwrap();
+        assert_eq!(hooks.len(), 2, "skipped test hooks are listed too");
+        assert_eq!(hooks["a"].phase.as_deref(), Some("Succeeded"));
+        assert!(hooks["a"].last_started.is_some());
+        assert_eq!(test_state(&enabled, Some(&passed)), TestState::Passed);
+        let failed = snapshot(&with_test_hooks(&[("a", "Succeeded"), ("b", "Failed")]));
+        assert_eq!(test_state(&enabled, Some(&failed)), TestState::Failed);
+        assert_eq!(test_state(&hr(""), Some(&failed)), TestState::Disabled);
+        let release = with_test_hooks(&[("a", "Succeeded")]);
+        assert_eq!(
+            test_succeeded_message(&release, 1),
+            "Helm test succeeded for release apps/web.v2 with chart c@1.0.0: 1 test hook completed successfully"
+        );
+        assert_eq!(
+            test_succeeded_message(&release, 0),
+            "Helm test succeeded for release apps/web.v2 with chart c@1.0.0: no test hooks"
+        );
+        assert_eq!(
+            test_failed_message(&release, "pod a failed\n"),
+            "Helm test failed for release apps/web.v2 with chart c@1.0.0: pod a failed"
+        );
+    }
+
+    #[test]
+    fn history_merge_keeps_status_only_data() {
+        let release = with_test_hooks(&[]);
+        let mut previous = snapshot(&release);
+        previous.test_hooks = Some(BTreeMap::new());
+        previous.oci_digest = Some("sha256:old".into());
+        let merged = merge_history(
+            std::slice::from_ref(&release),
+            Some(&[previous]),
+            Some("sha256:new"),
+        );
+        assert_eq!(merged[0].test_hooks, Some(BTreeMap::new()));
+        assert_eq!(merged[0].oci_digest.as_deref(), Some("sha256:old"));
+        let fresh = merge_history(std::slice::from_ref(&release), None, Some("sha256:new"));
+        assert_eq!(fresh[0].oci_digest.as_deref(), Some("sha256:new"));
+        assert_eq!(fresh[0].test_hooks, None);
+    }
+
+    #[test]
+    fn ownership_errors_use_helms_wording() {
+        let owned = serde_json::json!({"metadata": {
+            "labels": {"app.kubernetes.io/managed-by": "Helm"},
+            "annotations": {"meta.helm.sh/release-name": "web", "meta.helm.sh/release-namespace": "apps"}}});
+        assert_eq!(ownership_error(&owned, "web", "apps"), None);
+        assert_eq!(
+            ownership_error(&owned, "other", "apps").as_deref(),
+            Some("invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-name\" must equal \"other\": current value is \"web\"")
+        );
+        assert_eq!(
+            ownership_error(&serde_json::json!({"metadata": {}}), "web", "apps").as_deref(),
+            Some("invalid ownership metadata; label validation error: missing key \"app.kubernetes.io/managed-by\": must be set to \"Helm\"; annotation validation error: missing key \"meta.helm.sh/release-name\": must be set to \"web\"; annotation validation error: missing key \"meta.helm.sh/release-namespace\": must be set to \"apps\"")
+        );
+    }
+
+    #[test]
+    fn oci_digest_is_appended_to_the_chart_version() {
+        let digest = format!("sha256:{}", "ab12".repeat(16));
+        assert_eq!(
+            oci_chart_version("0.1.0", &format!("0.1.0@{digest}")),
+            Ok(("0.1.0+ab12ab12ab12".to_string(), digest.clone()))
+        );
+        assert_eq!(
+            oci_chart_version("0.1.0+old", &digest),
+            Ok(("0.1.0+ab12ab12ab12".to_string(), digest.clone()))
+        );
+        assert_eq!(
+            oci_chart_version("0.1.0", &format!("0.2.0@{digest}")),
+            Err("artifact revision 0.2.0 does not match chart version 0.1.0".to_string())
+        );
+        assert!(oci_chart_version("0.1.0", "sha256:short").is_err());
     }
 }

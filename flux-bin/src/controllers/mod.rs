@@ -4,6 +4,7 @@
 
 pub mod common;
 pub mod helm;
+pub mod helm_actions;
 pub mod helm_plan;
 pub mod kustomize;
 pub mod kustomize_apply;
