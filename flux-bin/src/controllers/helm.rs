@@ -232,6 +232,13 @@ pub async fn reconcile(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action
     let name = hr.name_any();
     let key = ObjectKey::new("HelmRelease", &name, &ns);
     let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &ns);
+    // The watch cache can lag behind our own last status write (a queued reconcile would
+    // then start from a status without its conditions): work from the live object.
+    let hr = match api.get_opt(&name).await {
+        Ok(Some(live)) => Arc::new(live),
+        Ok(None) => return Ok(Action::await_change()),
+        Err(e) => return Err(anyhow!("reading HelmRelease {ns}/{name}: {e}").into()),
+    };
     let finalizers = hr.finalizers().to_vec();
 
     if hr.metadata.deletion_timestamp.is_some() {

@@ -495,9 +495,17 @@ pub fn snapshot(release: &Release) -> ReleaseSnapshot {
         namespace: release.namespace.clone(),
         oci_digest: None,
         status: release.status().to_string(),
-        // Flux records test results once a test ran: any test hook with a phase.
-        test_hooks: Some(test_hooks(release))
-            .filter(|hooks| hooks.values().any(|h| h.phase.is_some())),
+        // Flux records test results once a test ran for this revision: a test hook that
+        // started after the deploy (a rollback copies its target's hooks with their runs).
+        test_hooks: Some(test_hooks(release)).filter(|hooks| {
+            let deployed = info.last_deployed.as_ref().map(|d| time(Some(d)));
+            hooks.values().any(|h| {
+                h.phase.is_some()
+                    && deployed
+                        .as_ref()
+                        .is_none_or(|d| h.last_started.as_ref().is_some_and(|s| s.0 >= d.0))
+            })
+        }),
         version: i32::try_from(release.version).unwrap_or(i32::MAX),
     }
 }
@@ -1276,6 +1284,13 @@ mod action_tests {
         assert_eq!(hooks["a"].phase.as_deref(), Some("Succeeded"));
         assert!(hooks["a"].last_started.is_some());
         assert_eq!(test_state(&enabled, Some(&passed)), TestState::Passed);
+        let mut rolled_back = with_test_hooks(&[("a", "Succeeded")]);
+        rolled_back.info.as_mut().unwrap().last_deployed = Some("2026-11-23T09:00:00Z".into());
+        assert_eq!(
+            snapshot(&rolled_back).test_hooks,
+            None,
+            "runs from before the deploy do not count"
+        );
         let failed = snapshot(&with_test_hooks(&[("a", "Succeeded"), ("b", "Failed")]));
         assert_eq!(test_state(&enabled, Some(&failed)), TestState::Failed);
         assert_eq!(test_state(&hr(""), Some(&failed)), TestState::Disabled);
