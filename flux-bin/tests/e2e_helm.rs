@@ -5,17 +5,19 @@
 // Test helpers panic on purpose: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::json;
 use sha2::Digest as _;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use common::{condition, eventually, helm_binary, helm_json, label, release_secrets};
 
 use flux_api::helm::HelmRelease;
-use flux_bin::controllers::helm::{self, HelmOptions};
+use flux_bin::controllers::helm;
 
 const CHART_YAML: &str = "apiVersion: v2\nname: demo\nversion: 0.1.0\nappVersion: \"1.0\"\n";
 const VALUES_YAML: &str = "message: hello\nbroken: false\n";
@@ -99,143 +101,33 @@ fn package_chart() -> Vec<u8> {
     flux_helm::package(&root).unwrap()
 }
 
-/// Serves `body` for every request on a random loopback port.
-async fn serve_artifact(body: Vec<u8>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/helmchart/apps/apps-demo/demo-0.1.0.tgz",
-        listener.local_addr().unwrap()
-    );
-    let body = Arc::new(body);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let body = Arc::clone(&body);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let mut head = Vec::new();
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = socket.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    head.extend_from_slice(&buf[..n]);
-                }
-                let header = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/gzip\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = socket.write_all(header.as_bytes()).await;
-                let _ = socket.write_all(&body).await;
-            });
-        }
-    });
-    url
-}
-
-async fn eventually<T, F, Fut>(what: &str, seconds: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn condition(hr: &HelmRelease, type_: &str) -> Option<(String, String, String)> {
-    hr.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-async fn release_secrets(secrets: &Api<Secret>, name: &str) -> Vec<Secret> {
-    let mut list = secrets
-        .list(&ListParams::default().labels(&format!("owner=helm,name={name}")))
-        .await
-        .unwrap()
-        .items;
-    list.sort_by_key(|s| s.metadata.name.clone());
-    list
-}
-
-fn label<'s>(secret: &'s Secret, key: &str) -> &'s str {
-    secret
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(key))
-        .map_or("", String::as_str)
-}
-
 /// When a real Helm 4 is installed (`FLUX_HELM_BIN`, or the oracle from
 /// `../shared/tools/install-oracles`), it must read the release we stored.
 async fn real_helm_reads_the_release(env: &flux_testenv::TestEnv) {
-    let helm = std::env::var_os("FLUX_HELM_BIN")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| std::path::PathBuf::from(h).join(".cache/flux-oracles/bin/helm4"))
-        })
-        .filter(|p| p.exists());
-    let Some(helm) = helm else {
+    let Some(helm) = helm_binary() else {
         eprintln!("notice: no helm binary (FLUX_HELM_BIN); skipping the real-helm read check");
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    env.write_kubeconfig(&kubeconfig).unwrap();
-    // tokio's process API: the API server runs on this test's runtime and must keep serving.
-    let run = async |args: &[&str]| {
-        let out = tokio::process::Command::new(&helm)
-            .args(args)
-            .env("KUBECONFIG", &kubeconfig)
-            .env("HELM_CACHE_HOME", dir.path().join("cache"))
-            .env("HELM_CONFIG_HOME", dir.path().join("config"))
-            .env("HELM_DATA_HOME", dir.path().join("data"))
-            .output()
-            .await
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "helm {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
-    let status = run(&["status", "demo", "-n", "apps", "-o", "json"]).await;
+    let status = helm_json(&helm, env, &["status", "demo", "-n", "apps", "-o", "json"]).await;
     assert_eq!(status["info"]["status"], "deployed");
     assert_eq!(status["version"], 1);
-    let values = run(&["get", "values", "demo", "-n", "apps", "-o", "json"]).await;
+    let values = helm_json(
+        &helm,
+        env,
+        &["get", "values", "demo", "-n", "apps", "-o", "json"],
+    )
+    .await;
     assert_eq!(values["message"], "hello");
 }
 
 #[tokio::test]
 #[allow(clippy::too_many_lines)]
 async fn helm_release_install_upgrade_rollback_and_suspend() {
-    let env = flux_testenv::TestEnv::start().await.unwrap();
-    for crd in flux_api::crds() {
-        env.create_yaml("crds", &serde_yaml::to_string(&crd).unwrap())
-            .unwrap();
-    }
+    let env = common::env_with_flux_crds().await;
     env.set_workloads_ready(true);
     let archive = package_chart();
     let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&archive)));
-    let url = serve_artifact(archive).await;
+    let url = common::serve_bytes(archive, "/helmchart/apps/apps-demo/demo-0.1.0.tgz").await;
     env.create_yaml(
         "objects",
         r"
@@ -295,15 +187,7 @@ spec:
     .unwrap();
 
     let client = env.client().unwrap();
-    let ctx = helm::context(
-        client.clone(),
-        HelmOptions {
-            retry_interval: Duration::from_millis(500),
-            ..HelmOptions::default()
-        },
-        Arc::default(),
-    );
-    let controller = tokio::spawn(helm::run(ctx));
+    let controller = common::spawn_helm_controller(client.clone(), Duration::from_millis(500));
 
     // The HelmChart is created from the template, in the source namespace, named <ns>-<name>.
     let charts: Api<DynamicObject> = Api::namespaced_with(
@@ -726,13 +610,9 @@ spec:
 
 #[tokio::test]
 async fn not_ready_reasons_dependency_digest_and_values() {
-    let env = flux_testenv::TestEnv::start().await.unwrap();
-    for crd in flux_api::crds() {
-        env.create_yaml("crds", &serde_yaml::to_string(&crd).unwrap())
-            .unwrap();
-    }
+    let env = common::env_with_flux_crds().await;
     let archive = package_chart();
-    let url = serve_artifact(archive).await;
+    let url = common::serve_bytes(archive, "/helmchart/apps/apps-demo/demo-0.1.0.tgz").await;
     let wrong = format!("sha256:{}", "0".repeat(64));
     env.create_yaml(
         "objects",
@@ -778,8 +658,7 @@ spec:
     )
     .unwrap();
     let client = env.client().unwrap();
-    let ctx = helm::context(client.clone(), HelmOptions::default(), Arc::default());
-    let controller = tokio::spawn(helm::run(ctx));
+    let controller = common::spawn_helm_controller(client.clone(), Duration::from_secs(30));
     let releases: Api<HelmRelease> = Api::namespaced(client.clone(), "apps");
     let ready_of = |name: &'static str| {
         let releases = releases.clone();

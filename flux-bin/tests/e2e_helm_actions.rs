@@ -19,7 +19,7 @@ use sha2::Digest as _;
 
 use common::{condition, eventually, helm_binary, helm_json, label, release_secrets};
 use flux_api::helm::HelmRelease;
-use flux_bin::controllers::helm::{self, HelmOptions};
+use flux_bin::controllers::helm;
 
 const CHART_YAML: &str = "apiVersion: v2\nname: suite\nversion: 0.1.0\nappVersion: \"2.0\"\ndependencies:\n  - {name: sub, version: 0.1.0}\n";
 const VALUES_YAML: &str = "podResult: Succeeded\nclaim: false\n";
@@ -183,11 +183,7 @@ async fn wait_for(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::too_many_lines)]
 async fn helm_test_hooks_uninstall_ownership_lookup_and_oci() {
-    let env = Arc::new(flux_testenv::TestEnv::start().await.unwrap());
-    for crd in flux_api::crds() {
-        env.create_yaml("crds", &serde_yaml::to_string(&crd).unwrap())
-            .unwrap();
-    }
+    let env = Arc::new(common::env_with_flux_crds().await);
     env.set_workloads_ready(true);
     let archive = package_chart();
     let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&archive)));
@@ -302,15 +298,7 @@ spec:
     let client = env.client().unwrap();
     let pods: Api<Pod> = Api::namespaced(client.clone(), "apps");
     let kubelet = run_test_pods(Arc::clone(&env), pods.clone());
-    let ctx = helm::context(
-        client.clone(),
-        HelmOptions {
-            retry_interval: Duration::from_millis(500),
-            ..HelmOptions::default()
-        },
-        Arc::default(),
-    );
-    let controller = tokio::spawn(helm::run(ctx));
+    let controller = common::spawn_helm_controller(client.clone(), Duration::from_millis(500));
     let releases: Api<HelmRelease> = Api::namespaced(client.clone(), "apps");
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "apps");
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "apps");

@@ -134,3 +134,30 @@ pub async fn helm_json(
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// A flux-testenv API server with our Flux CRDs installed.
+pub async fn env_with_flux_crds() -> flux_testenv::TestEnv {
+    let env = flux_testenv::TestEnv::start().await.unwrap();
+    for crd in flux_api::crds() {
+        env.create_yaml("crds", &serde_yaml::to_string(&crd).unwrap())
+            .unwrap();
+    }
+    env
+}
+
+/// Runs a helm-controller on `client` (failures retried after `retry_interval`).
+pub fn spawn_helm_controller(
+    client: kube::Client,
+    retry_interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    use flux_bin::controllers::helm::{self, HelmOptions};
+    let ctx = helm::context(
+        client,
+        HelmOptions {
+            retry_interval,
+            ..HelmOptions::default()
+        },
+        Arc::default(),
+    );
+    tokio::spawn(helm::run(ctx))
+}
