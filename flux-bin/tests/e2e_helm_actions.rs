@@ -88,6 +88,23 @@ metadata:
   annotations: {"helm.sh/hook": post-delete}
 data: {ran: "yes"}
 "#;
+// Applied first (file order): an extra object, then one the API refuses.
+const EXTRA: &str = r"{{- if .Values.extra }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-extra
+data: {}
+{{- end }}
+";
+const BROKEN: &str = r"{{- if .Values.broken }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: Invalid_Name
+data: {}
+{{- end }}
+";
 const SUB_CRD: &str = r"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
@@ -115,6 +132,8 @@ fn package_chart() -> Vec<u8> {
     std::fs::write(root.join("templates/configmap.yaml"), CONFIGMAP).unwrap();
     std::fs::write(root.join("templates/tests/tests.yaml"), TESTS).unwrap();
     std::fs::write(root.join("templates/hooks.yaml"), LIFECYCLE_HOOKS).unwrap();
+    std::fs::write(root.join("templates/a-extra.yaml"), EXTRA).unwrap();
+    std::fs::write(root.join("templates/z-broken.yaml"), BROKEN).unwrap();
     std::fs::write(
         root.join("charts/sub/Chart.yaml"),
         "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
@@ -267,6 +286,44 @@ spec:
   chartRef: {kind: HelmChart, name: suite}
   install: {disableTakeOwnership: true}
   values: {claim: true}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: fragile, namespace: apps}
+spec:
+  interval: 10m
+  timeout: 20s
+  chartRef: {kind: HelmChart, name: suite}
+  test: {enable: true}
+  install:
+    remediation: {retries: 1}
+  values: {podResult: Failed}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: quiet, namespace: apps}
+spec:
+  interval: 10m
+  timeout: 20s
+  chartRef: {kind: HelmChart, name: suite}
+  uninstall: {disableHooks: true}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: tidy, namespace: apps}
+spec:
+  interval: 10m
+  timeout: 20s
+  chartRef: {kind: HelmChart, name: suite}
+  upgrade: {cleanupOnFail: true}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: messy, namespace: apps}
+spec:
+  interval: 10m
+  timeout: 20s
+  chartRef: {kind: HelmChart, name: suite}
 ---
 apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
@@ -604,6 +661,96 @@ spec:
         .await;
         assert_eq!(history[0]["status"], "uninstalled", "{history}");
     }
+
+    // --- Install remediation of a failed test: uninstall, install again, fail again, then
+    // the install retries are exhausted.
+    let fragile = wait_for(&releases, "fragile", "install retries exhausted", |hr| {
+        condition(hr, "Stalled").map(|c| c.0) == Some("True".into())
+    })
+    .await;
+    assert_eq!(
+        condition(&fragile, "Stalled").unwrap().2,
+        "Failed to install after 2 attempt(s)"
+    );
+    let remediated = condition(&fragile, "Remediated").unwrap();
+    assert_eq!(
+        (
+            remediated.0.as_str(),
+            remediated.1.as_str(),
+            remediated.2.as_str()
+        ),
+        (
+            "True",
+            "UninstallSucceeded",
+            "Helm uninstall remediation for release apps/fragile.v1 succeeded"
+        )
+    );
+    assert_eq!(condition(&fragile, "TestSuccess").unwrap().1, "TestFailed");
+    assert_eq!(fragile.status.unwrap().install_failures, Some(2));
+    assert!(release_secrets(&secrets, "fragile").await.is_empty());
+    assert!(configmaps
+        .get_opt("fragile-config")
+        .await
+        .unwrap()
+        .is_none());
+
+    // --- cleanupOnFail: the object a failed upgrade created is deleted; without it, kept.
+    for name in ["tidy", "messy"] {
+        eventually("installed", 30, || {
+            let releases = releases.clone();
+            async move {
+                let hr = releases.get(name).await.unwrap();
+                (condition(&hr, "Ready").map(|c| c.0) == Some("True".into())).then_some(())
+            }
+        })
+        .await;
+        releases
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"values": {"extra": true, "broken": true}}})),
+            )
+            .await
+            .unwrap();
+    }
+    for name in ["tidy", "messy"] {
+        eventually("failed upgrade", 30, || {
+            let releases = releases.clone();
+            async move {
+                let hr = releases.get(name).await.unwrap();
+                (condition(&hr, "Released").map(|c| c.1) == Some("UpgradeFailed".into()))
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+    assert!(configmaps.get_opt("tidy-extra").await.unwrap().is_none());
+    assert!(configmaps.get_opt("messy-extra").await.unwrap().is_some());
+
+    // --- uninstall.disableHooks: no delete hooks run.
+    releases
+        .delete("quiet", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("quiet uninstalled", 30, || {
+        let releases = releases.clone();
+        async move {
+            releases
+                .get_opt("quiet")
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await;
+    assert!(configmaps.get_opt("quiet-config").await.unwrap().is_none());
+    assert!(configmaps
+        .get_opt("quiet-post-delete")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(release_secrets(&secrets, "quiet").await.is_empty());
 
     kubelet.abort();
     controller.abort();

@@ -557,9 +557,14 @@ async fn reconcile_release(
                 let tested = summarized_test(hr, &conditions);
                 if let Some(failed) = tested.as_ref().filter(|c| c.status != cstatus::TRUE) {
                     let message = failed.message.clone();
+                    let reason = if failed.reason == "Pending" {
+                        "Pending"
+                    } else {
+                        reason::TEST_FAILED
+                    };
                     status.conditions = Some(conditions);
                     return Ok(Outcome::Retry {
-                        reason: reason::TEST_FAILED,
+                        reason,
                         message,
                         after: Some(interval(hr)),
                     });
@@ -1068,6 +1073,33 @@ async fn run_install_or_upgrade(
                 now.clone(),
             );
             conds::delete(&mut conditions, condition::REMEDIATED);
+            // The new release is not tested yet (Flux: install False, upgrade Unknown).
+            if plan::tests_enabled(hr) {
+                let pending = format!(
+                    "Helm release {} with chart {} is awaiting tests",
+                    plan::release_ref(&release),
+                    plan::chart_ref(&release)
+                );
+                if upgrade {
+                    conds::mark_unknown(
+                        &mut conditions,
+                        condition::TEST_SUCCESS,
+                        "Pending",
+                        &pending,
+                        generation,
+                        now.clone(),
+                    );
+                } else {
+                    conds::mark_false(
+                        &mut conditions,
+                        condition::TEST_SUCCESS,
+                        "Pending",
+                        &pending,
+                        generation,
+                        now.clone(),
+                    );
+                }
+            }
             status.conditions = Some(conditions);
             status.failures = Some(0);
             (
