@@ -32,6 +32,7 @@ data:
   color: {{ dig "data" "color" "none" (lookup "v1" "ConfigMap" .Release.Namespace "seed") | quote }}
   missing: {{ dig "data" "color" "none" (lookup "v1" "ConfigMap" .Release.Namespace "absent") | quote }}
   listed: {{ gt (len (lookup "v1" "ConfigMap" .Release.Namespace "").items) 0 | quote }}
+  listedKind: {{ (first (lookup "v1" "ConfigMap" .Release.Namespace "").items).kind | quote }}
   version: {{ .Chart.Version | quote }}
 {{- if .Values.claim }}
 ---
@@ -422,6 +423,7 @@ spec:
     assert_eq!(data["color"], "blue");
     assert_eq!(data["missing"], "none");
     assert_eq!(data["listed"], "true");
+    assert_eq!(data["listedKind"], "ConfigMap");
     // The subchart's CRD was installed with the release.
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
         Api::all(client.clone());

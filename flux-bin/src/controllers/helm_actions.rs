@@ -411,10 +411,20 @@ async fn lookup_object(
             Err(e) if is_not_found(&e) => return Ok(Value::Object(serde_json::Map::new())),
             Err(e) => return Err(anyhow!("{e}")),
         };
+        // List items come without their type; the dynamic client Helm uses sets it.
         let items: Vec<Value> = list
             .items
             .iter()
-            .map(|o| serde_json::to_value(o).unwrap_or_default())
+            .map(|o| {
+                let mut item = serde_json::to_value(o).unwrap_or_default();
+                if let Some(map) = item.as_object_mut() {
+                    map.entry("apiVersion")
+                        .or_insert_with(|| Value::String(api_version.to_string()));
+                    map.entry("kind")
+                        .or_insert_with(|| Value::String(kind.to_string()));
+                }
+                item
+            })
             .collect();
         return Ok(serde_json::json!({
             "apiVersion": api_version,
