@@ -302,6 +302,16 @@ spec:
 ---
 apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
+metadata: {name: slow, namespace: apps}
+spec:
+  interval: 10m
+  timeout: 20s
+  chartRef: {kind: HelmChart, name: suite}
+  test: {enable: true, timeout: 1s, ignoreFailures: true}
+  values: {podResult: Pending}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
 metadata: {name: quiet, namespace: apps}
 spec:
   interval: 10m
@@ -695,6 +705,16 @@ spec:
         .await
         .unwrap()
         .is_none());
+
+    // --- test.timeout: a test Pod that never finishes fails the test after 1s.
+    let slow = wait_for(&releases, "slow", "test timeout", |hr| {
+        condition(hr, "TestSuccess").map(|c| c.1) == Some("TestFailed".into())
+    })
+    .await;
+    assert_eq!(
+        condition(&slow, "TestSuccess").unwrap().2,
+        "Helm test failed for release apps/slow.v1 with chart suite@0.1.0: warning: Hook test suite/templates/tests/tests.yaml failed: timed out waiting for the condition"
+    );
 
     // --- cleanupOnFail: the object a failed upgrade created is deleted; without it, kept.
     for name in ["tidy", "messy"] {
