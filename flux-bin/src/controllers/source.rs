@@ -165,8 +165,9 @@ pub async fn run(
                 tracing::debug!(%error, "GitRepository reconcile error");
             }
         });
+    let helm = super::source_helm::controllers(Arc::clone(&context), shutdown.clone());
     let oci = super::source_oci::controller(Arc::clone(&context), shutdown);
-    futures::join!(git, oci);
+    futures::join!(git, oci, helm);
     let _ = stop_server.send(());
     let _ = server.await;
     Ok(())
