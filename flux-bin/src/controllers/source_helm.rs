@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -42,7 +43,9 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
-use super::source::{api_artifact, failure, source_artifact, success, SourceContext, SourceError};
+use super::source::{
+    api_artifact, begin, failure, source_artifact, success, SourceContext, SourceError,
+};
 use crate::runtime::events::EventType;
 use crate::runtime::gate::Trigger;
 use crate::runtime::metrics::ObjectKey;
@@ -647,35 +650,21 @@ pub async fn reconcile_repository(
         return make_static(&api, &object, &context, &key).await;
     }
     let metric_key = ObjectKey::new("HelmRepository", &name, &namespace);
-    let deleting = object.metadata.deletion_timestamp.is_some();
-    let step = status::finalizer_step(&api, object.as_ref(), FINALIZER, || async {
-        let (storage, ns, n) = (context.storage.clone(), namespace.clone(), name.clone());
-        let _ = tokio::task::spawn_blocking(move || storage.remove_all("HelmRepository", &ns, &n))
-            .await;
-        context.metrics.delete_object(&metric_key);
-        context.gate.forget(&key);
-    })
-    .await
-    .map_err(|(action, error)| kube_error(action)(error))?;
-    if let Some(action) = step {
-        return Ok(action);
-    }
     let suspended = object.spec.suspend.unwrap_or(false);
-    context.metrics.record_suspend(&metric_key, suspended);
-    if suspended {
-        context.gate.forget(&key);
-        return Ok(Action::await_change());
-    }
-    let trigger = Trigger {
-        generation: object.metadata.generation,
-        requested_at: conditions::reconcile_request(object.metadata.annotations.as_ref())
-            .map(str::to_string),
-        deleting,
-        extra: String::new(),
+    let trigger = match begin(
+        &context,
+        &api,
+        object.as_ref(),
+        "HelmRepository",
+        &key,
+        suspended,
+        String::new(),
+    )
+    .await?
+    {
+        ControlFlow::Break(action) => return Ok(action),
+        ControlFlow::Continue(trigger) => trigger,
     };
-    if let Some(wait) = context.gate.check(&key, &trigger, Instant::now()) {
-        return Ok(Action::requeue(wait));
-    }
     let started = Instant::now();
     let interval = object
         .spec
@@ -748,32 +737,45 @@ pub async fn reconcile_repository(
             }
             success(&context, &key, trigger, interval)
         }
-        RepositoryResult::Failed(Outcome::Failed {
-            reason,
-            message,
-            stalled,
-            ..
-        }) => {
-            context.events.emit(
-                object.as_ref(),
-                EventType::Warning,
-                reason,
-                message,
-                BTreeMap::new(),
-            );
-            if *stalled {
-                context
-                    .gate
-                    .done(&key, trigger, Instant::now(), STALLED_WAIT);
-                Action::await_change()
-            } else {
-                failure(&context, &key, trigger)
-            }
-        }
-        RepositoryResult::Failed(Outcome::Stored { .. }) => {
-            success(&context, &key, trigger, interval)
+        RepositoryResult::Failed(failed) => {
+            end_failed(&context, object.as_ref(), &key, trigger, failed, interval)
         }
     })
+}
+
+/// Ends a failed reconcile: a Warning event with the reason, then no retry when stalled (a spec
+/// change or a new source artifact, both watched, re-runs it) or a retry with backoff.
+fn end_failed<K>(
+    context: &SourceContext,
+    object: &K,
+    key: &str,
+    trigger: Trigger,
+    outcome: &Outcome,
+    interval: Duration,
+) -> Action
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let Outcome::Failed {
+        reason,
+        message,
+        stalled,
+        ..
+    } = outcome
+    else {
+        return success(context, key, trigger, interval);
+    };
+    context
+        .events
+        .emit(object, EventType::Warning, reason, message, BTreeMap::new());
+    if *stalled {
+        context
+            .gate
+            .done(key, trigger, Instant::now(), STALLED_WAIT);
+        Action::await_change()
+    } else {
+        failure(context, key, trigger)
+    }
 }
 
 fn artifact_metadata(artifact: &ApiArtifact) -> BTreeMap<String, String> {
@@ -1394,24 +1396,6 @@ pub async fn reconcile_chart(
         }
     };
     let metric_key = ObjectKey::new("HelmChart", &name, &namespace);
-    let deleting = object.metadata.deletion_timestamp.is_some();
-    let step = status::finalizer_step(&api, object.as_ref(), FINALIZER, || async {
-        let (storage, ns, n) = (context.storage.clone(), namespace.clone(), name.clone());
-        let _ = tokio::task::spawn_blocking(move || storage.remove_all("HelmChart", &ns, &n)).await;
-        context.metrics.delete_object(&metric_key);
-        context.gate.forget(&key);
-    })
-    .await
-    .map_err(|(action, error)| kube_error(action)(error))?;
-    if let Some(action) = step {
-        return Ok(action);
-    }
-    let suspended = object.spec.suspend.unwrap_or(false);
-    context.metrics.record_suspend(&metric_key, suspended);
-    if suspended {
-        context.gate.forget(&key);
-        return Ok(Action::await_change());
-    }
     let source_ref = &object.spec.source_ref;
     let source = get_source(
         &context.client,
@@ -1437,16 +1421,21 @@ pub async fn reconcile_chart(
             format!("{:?}", artifact.as_ref().map(|a| (&a.revision, &a.digest)))
         }
     };
-    let trigger = Trigger {
-        generation: object.metadata.generation,
-        requested_at: conditions::reconcile_request(object.metadata.annotations.as_ref())
-            .map(str::to_string),
-        deleting,
-        extra: source_input,
+    let suspended = object.spec.suspend.unwrap_or(false);
+    let trigger = match begin(
+        &context,
+        &api,
+        object.as_ref(),
+        "HelmChart",
+        &key,
+        suspended,
+        source_input,
+    )
+    .await?
+    {
+        ControlFlow::Break(action) => return Ok(action),
+        ControlFlow::Continue(trigger) => trigger,
     };
-    if let Some(wait) = context.gate.check(&key, &trigger, Instant::now()) {
-        return Ok(Action::requeue(wait));
-    }
     let started = Instant::now();
     let interval =
         flux_api::duration::parse(&object.spec.interval).unwrap_or(Duration::from_secs(60));
@@ -1628,30 +1617,9 @@ pub async fn reconcile_chart(
             }
             success(&context, &key, trigger, interval)
         }
-        ChartResult::Failed(Outcome::Failed {
-            reason,
-            message,
-            stalled,
-            ..
-        }) => {
-            context.events.emit(
-                object.as_ref(),
-                EventType::Warning,
-                reason,
-                message,
-                BTreeMap::new(),
-            );
-            if *stalled {
-                // No retry: a spec change or a new source artifact (watched) re-runs it.
-                context
-                    .gate
-                    .done(&key, trigger, Instant::now(), STALLED_WAIT);
-                Action::await_change()
-            } else {
-                failure(&context, &key, trigger)
-            }
+        ChartResult::Failed(failed) => {
+            end_failed(&context, object.as_ref(), &key, trigger, failed, interval)
         }
-        ChartResult::Failed(Outcome::Stored { .. }) => success(&context, &key, trigger, interval),
     })
 }
 
