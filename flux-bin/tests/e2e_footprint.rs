@@ -16,6 +16,7 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::json;
 
+#[path = "common_source_helm/mod.rs"]
 mod common;
 use common::git;
 

@@ -19,6 +19,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::{json, Value};
 
+#[path = "common_source_helm/mod.rs"]
 mod common;
 use common::{commit_all, git};
 

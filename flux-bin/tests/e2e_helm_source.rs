@@ -33,6 +33,7 @@ use kube::Api;
 use serde_json::json;
 use sha2::Digest as _;
 
+#[path = "common_source_helm/mod.rs"]
 mod common;
 use common::{commit_all, eventually, git, start_lighttpd, start_registry};
 

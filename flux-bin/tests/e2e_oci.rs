@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "common_source_helm/mod.rs"]
 mod common;
 use common::start_registry;
 
