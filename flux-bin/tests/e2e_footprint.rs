@@ -16,22 +16,11 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::json;
 
-const NS: &str = "flux-system";
+#[path = "common_source_helm/mod.rs"]
+mod common;
+use common::git;
 
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "flux")
-        .env("GIT_AUTHOR_EMAIL", "flux@example.com")
-        .env("GIT_COMMITTER_NAME", "flux")
-        .env("GIT_COMMITTER_EMAIL", "flux@example.com")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
-}
+const NS: &str = "flux-system";
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

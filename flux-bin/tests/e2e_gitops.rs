@@ -19,37 +19,11 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::{json, Value};
 
+#[path = "common_source_helm/mod.rs"]
+mod common;
+use common::{commit_all, git};
+
 const NS: &str = "flux-system";
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "flux")
-        .env("GIT_AUTHOR_EMAIL", "flux@example.com")
-        .env("GIT_COMMITTER_NAME", "flux")
-        .env("GIT_COMMITTER_EMAIL", "flux@example.com")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?} failed");
-}
-
-fn head(dir: &Path) -> String {
-    let out = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(dir)
-        .output()
-        .expect("git rev-parse");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn commit_all(dir: &Path, message: &str) -> String {
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", message]);
-    head(dir)
-}
 
 /// A Git repository served by `git daemon` (killed on drop).
 struct GitServer {

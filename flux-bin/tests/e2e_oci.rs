@@ -3,9 +3,12 @@
 //! a new push + requestedAt updates them. Skipped with a NOTICE without docker-registry.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "common_source_helm/mod.rs"]
+mod common;
+use common::start_registry;
 
 use flux_api::kustomize::Kustomization;
 use flux_api::source::OCIRepository;
@@ -20,50 +23,6 @@ use kube::Api;
 use serde_json::json;
 
 const NS: &str = "flux-system";
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_registry(dir: &std::path::Path) -> Option<(Proc, u16)> {
-    let binary = ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .ok()?
-        .port();
-    let config = dir.join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.join("data").display()
-        ),
-    )
-    .ok()?;
-    let child = Command::new(binary)
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let process = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((process, port));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
 
 async fn push(registry: &Registry, host: &str, value: &str) -> String {
     let content = tempfile::tempdir().expect("tmp");

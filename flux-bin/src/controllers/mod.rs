@@ -11,4 +11,5 @@ pub mod kustomize_apply;
 pub mod kustomize_build;
 pub mod notification;
 pub mod source;
+pub mod source_helm;
 pub mod source_oci;

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -165,8 +166,9 @@ pub async fn run(
                 tracing::debug!(%error, "GitRepository reconcile error");
             }
         });
+    let helm = super::source_helm::controllers(Arc::clone(&context), shutdown.clone());
     let oci = super::source_oci::controller(Arc::clone(&context), shutdown);
-    futures::join!(git, oci);
+    futures::join!(git, oci, helm);
     let _ = stop_server.send(());
     let _ = server.await;
     Ok(())
@@ -411,40 +413,21 @@ pub async fn reconcile_git(
         }
     };
     let metric_key = ObjectKey::new("GitRepository", &name, &namespace);
-    let deleting = object.metadata.deletion_timestamp.is_some();
-    let step = status::finalizer_step(&api, object.as_ref(), FINALIZER, || async {
-        let storage = context.storage.clone();
-        let (ns, n) = (namespace.clone(), name.clone());
-        let removed =
-            tokio::task::spawn_blocking(move || storage.remove_all("GitRepository", &ns, &n)).await;
-        if let Ok(Err(error)) = removed {
-            tracing::warn!(%error, object = %key, "removing artifacts failed");
-        }
-        context.metrics.delete_object(&metric_key);
-        context.gate.forget(&key);
-    })
-    .await
-    .map_err(|(action, error)| kube_error(action)(error))?;
-    if let Some(action) = step {
-        return Ok(action);
-    }
     let suspended = object.spec.suspend.unwrap_or(false);
-    context.metrics.record_suspend(&metric_key, suspended);
-    if suspended {
-        tracing::info!(object = %key, "Reconciliation is suspended for this object");
-        context.gate.forget(&key);
-        return Ok(Action::await_change());
-    }
-    let trigger = Trigger {
-        generation: object.metadata.generation,
-        requested_at: conditions::reconcile_request(object.metadata.annotations.as_ref())
-            .map(str::to_string),
-        deleting,
-        extra: String::new(),
+    let trigger = match begin(
+        &context,
+        &api,
+        object.as_ref(),
+        "GitRepository",
+        &key,
+        suspended,
+        String::new(),
+    )
+    .await?
+    {
+        ControlFlow::Break(action) => return Ok(action),
+        ControlFlow::Continue(trigger) => trigger,
     };
-    if let Some(wait) = context.gate.check(&key, &trigger, Instant::now()) {
-        return Ok(Action::requeue(wait));
-    }
     let started = Instant::now();
     let interval =
         flux_api::duration::parse(&object.spec.interval).unwrap_or(Duration::from_secs(60));
@@ -621,6 +604,63 @@ pub async fn reconcile_git(
         }
     };
     Ok(action)
+}
+
+/// The start every source reconcile shares: the finalizer (a deleted object's stored
+/// artifacts of `kind` are removed), `suspend`, and the watch gate (`extra` names inputs
+/// besides the object itself, e.g. a HelmChart's source artifact).
+/// `Break(action)` ends the reconcile there; `Continue(trigger)` means work is due.
+pub(crate) async fn begin<K>(
+    context: &SourceContext,
+    api: &Api<K>,
+    object: &K,
+    kind: &'static str,
+    key: &str,
+    suspended: bool,
+    extra: String,
+) -> Result<ControlFlow<Action, Trigger>, SourceError>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let metric_key = ObjectKey::new(kind, &name, &namespace);
+    let step = status::finalizer_step(api, object, FINALIZER, || async {
+        let storage = context.storage.clone();
+        let removed =
+            tokio::task::spawn_blocking(move || storage.remove_all(kind, &namespace, &name)).await;
+        if let Ok(Err(error)) = removed {
+            tracing::warn!(%error, object = %key, "removing artifacts failed");
+        }
+        context.metrics.delete_object(&metric_key);
+        context.gate.forget(key);
+    })
+    .await
+    .map_err(|(action, source)| SourceError::Kube {
+        action,
+        object: key.to_string(),
+        source,
+    })?;
+    if let Some(action) = step {
+        return Ok(ControlFlow::Break(action));
+    }
+    context.metrics.record_suspend(&metric_key, suspended);
+    if suspended {
+        tracing::info!(object = %key, "Reconciliation is suspended for this object");
+        context.gate.forget(key);
+        return Ok(ControlFlow::Break(Action::await_change()));
+    }
+    let trigger = Trigger {
+        generation: object.meta().generation,
+        requested_at: conditions::reconcile_request(object.meta().annotations.as_ref())
+            .map(str::to_string),
+        deleting: object.meta().deletion_timestamp.is_some(),
+        extra,
+    };
+    if let Some(wait) = context.gate.check(key, &trigger, Instant::now()) {
+        return Ok(ControlFlow::Break(Action::requeue(wait)));
+    }
+    Ok(ControlFlow::Continue(trigger))
 }
 
 /// Counts one more failure in a row and requeues with exponential backoff.

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use flux_api::conditions;
-use flux_api::constants::{reason, FINALIZER};
+use flux_api::constants::reason;
 use flux_api::meta::Time;
 use flux_api::source::{OCILayerOperation, OCIRepository, OCIRepositoryStatus};
 use flux_source::artifact::FetchOutcome;
@@ -21,11 +22,10 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use super::source::{
-    api_artifact, apply_fetch_conditions, failure, source_artifact, success, FetchResult,
+    api_artifact, apply_fetch_conditions, begin, failure, source_artifact, success, FetchResult,
     SourceContext, SourceError,
 };
 use crate::runtime::events::EventType;
-use crate::runtime::gate::Trigger;
 use crate::runtime::metrics::ObjectKey;
 use crate::runtime::status;
 
@@ -134,36 +134,21 @@ pub async fn reconcile_oci(
         }
     };
     let metric_key = ObjectKey::new("OCIRepository", &name, &namespace);
-    let deleting = object.metadata.deletion_timestamp.is_some();
-    let step = status::finalizer_step(&api, object.as_ref(), FINALIZER, || async {
-        let storage = context.storage.clone();
-        let (ns, n) = (namespace.clone(), name.clone());
-        let _ =
-            tokio::task::spawn_blocking(move || storage.remove_all("OCIRepository", &ns, &n)).await;
-        context.metrics.delete_object(&metric_key);
-        context.gate.forget(&key);
-    })
-    .await
-    .map_err(|(action, error)| kube_error(action)(error))?;
-    if let Some(action) = step {
-        return Ok(action);
-    }
     let suspended = object.spec.suspend.unwrap_or(false);
-    context.metrics.record_suspend(&metric_key, suspended);
-    if suspended {
-        context.gate.forget(&key);
-        return Ok(Action::await_change());
-    }
-    let trigger = Trigger {
-        generation: object.metadata.generation,
-        requested_at: conditions::reconcile_request(object.metadata.annotations.as_ref())
-            .map(str::to_string),
-        deleting,
-        extra: String::new(),
+    let trigger = match begin(
+        &context,
+        &api,
+        object.as_ref(),
+        "OCIRepository",
+        &key,
+        suspended,
+        String::new(),
+    )
+    .await?
+    {
+        ControlFlow::Break(action) => return Ok(action),
+        ControlFlow::Continue(trigger) => trigger,
     };
-    if let Some(wait) = context.gate.check(&key, &trigger, Instant::now()) {
-        return Ok(Action::requeue(wait));
-    }
     let started = Instant::now();
     let interval =
         flux_api::duration::parse(&object.spec.interval).unwrap_or(Duration::from_secs(60));

@@ -259,8 +259,9 @@ pub struct ValuesSpec {
 }
 
 impl ValuesSpec {
-    /// A single `values.yaml` entry means "no override" (Flux).
-    fn effective(&self) -> bool {
+    /// Whether the files override the chart's values: a single `values.yaml` entry means
+    /// "no override" (Flux).
+    pub fn effective(&self) -> bool {
         !(self.files.is_empty() || self.files.len() == 1 && self.files[0] == "values.yaml")
     }
 }
@@ -279,25 +280,132 @@ pub fn fetch_chart_from_repository(
     name: &str,
 ) -> Result<Artifact> {
     let (entry, bytes) = pull_chart(spec, index, chart, version)?;
-    let (version, bytes) = if values.effective() {
-        let dir =
-            tempfile::tempdir().map_err(Error::io("creating temp dir", std::env::temp_dir()))?;
+    store_remote_chart(
+        &bytes,
+        &entry.name,
+        &entry.version,
+        values,
+        storage,
+        namespace,
+        name,
+    )
+    .map(|build| build.artifact)
+    .map_err(|staged| staged.error)
+}
+
+/// What a HelmChart build produced (Flux's `chart.Build`): the stored artifact, the chart's
+/// name and (final) version, the values files merged and whether the chart was packaged here
+/// rather than stored as downloaded.
+#[derive(Debug, Clone)]
+pub struct ChartBuild {
+    pub artifact: Artifact,
+    pub name: String,
+    pub version: String,
+    /// The values files actually merged (missing ones skipped with `ignore_missing`); empty
+    /// when the chart's own `values.yaml` is used.
+    pub values_files: Vec<String>,
+    pub packaged: bool,
+}
+
+/// The step of a chart build that failed; Flux reports each with its own reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildStage {
+    /// Reading the chart (archive or `Chart.yaml`): Flux's `ChartPackageError`.
+    Load,
+    /// Merging `valuesFiles`: `ValuesFilesError`.
+    ValuesMerge,
+    /// Resolving dependencies: `DependencyBuildError`.
+    Dependencies,
+    /// Packaging: `ChartPackageError`.
+    Package,
+    /// Writing the artifact: a storage failure.
+    Store,
+}
+
+/// An error of a chart build with the step it happened in.
+#[derive(Debug)]
+pub struct StagedError {
+    pub stage: BuildStage,
+    pub error: Error,
+}
+
+fn at(stage: BuildStage) -> impl Fn(Error) -> StagedError {
+    move |error| StagedError { stage, error }
+}
+
+/// The artifact revision of a chart from a repository: its version, plus `+<generation>`
+/// when values files are merged into it.
+pub fn remote_chart_version(version: &str, values: &ValuesSpec) -> String {
+    if values.effective() {
+        chart::with_build_metadata(version, &values.generation.to_string())
+    } else {
+        version.to_string()
+    }
+}
+
+/// The artifact revision of a chart packaged from a directory: `Chart.yaml`'s version, plus the
+/// first 12 hex characters of the source revision with the `Revision` strategy, plus
+/// `<generation>` when values files are merged.
+pub fn dir_chart_version(
+    chart_version: &str,
+    strategy: ReconcileStrategy,
+    source_revision: &str,
+    values: &ValuesSpec,
+) -> String {
+    let mut version = chart_version.to_string();
+    if strategy == ReconcileStrategy::Revision {
+        let hash = revision_hash(source_revision);
+        version = chart::with_build_metadata(&version, &hash[..hash.len().min(12)]);
+    }
+    if values.effective() {
+        version = chart::with_build_metadata(&version, &values.generation.to_string());
+    }
+    version
+}
+
+/// Stores a chart `.tgz` downloaded from a repository (HTTP or OCI): as-is, or with
+/// `valuesFiles` (paths inside the chart) merged into its `values.yaml` and re-packaged with
+/// [`remote_chart_version`].
+pub fn store_remote_chart(
+    bytes: &[u8],
+    chart_name: &str,
+    version: &str,
+    values: &ValuesSpec,
+    storage: &Storage,
+    namespace: &str,
+    name: &str,
+) -> std::result::Result<ChartBuild, StagedError> {
+    let final_version = remote_chart_version(version, values);
+    let (bytes, values_files, packaged) = if values.effective() {
+        let dir = tempfile::tempdir()
+            .map_err(Error::io("creating temp dir", std::env::temp_dir()))
+            .map_err(at(BuildStage::Load))?;
         crate::extract::unpack_gz(
-            &bytes[..],
+            bytes,
             dir.path(),
             &crate::extract::Limits::default(),
-            &entry.name,
-        )?;
-        let chart_dir = dir.path().join(&entry.name);
-        let (merged, _) =
-            chart::merge_values_files(&chart_dir, &values.files, values.ignore_missing)?;
-        let version = chart::with_build_metadata(&entry.version, &values.generation.to_string());
-        let packaged = chart::package(&chart_dir, Some(&version), Some(&merged))?;
-        (version, packaged.bytes)
+            chart_name,
+        )
+        .map_err(at(BuildStage::Load))?;
+        let chart_dir = dir.path().join(chart_name);
+        let (merged, used) =
+            chart::merge_values_files(&chart_dir, &values.files, values.ignore_missing)
+                .map_err(at(BuildStage::ValuesMerge))?;
+        let packaged = chart::package(&chart_dir, Some(&final_version), Some(&merged))
+            .map_err(at(BuildStage::Package))?;
+        (packaged.bytes, used, true)
     } else {
-        (entry.version.clone(), bytes)
+        (bytes.to_vec(), Vec::new(), false)
     };
-    store_chart(storage, namespace, name, &entry.name, &version, &bytes)
+    let artifact = store_chart(storage, namespace, name, chart_name, &final_version, &bytes)
+        .map_err(at(BuildStage::Store))?;
+    Ok(ChartBuild {
+        artifact,
+        name: chart_name.to_string(),
+        version: final_version,
+        values_files,
+        packaged,
+    })
 }
 
 /// How a HelmChart built from a directory gets its version.
@@ -350,30 +458,58 @@ pub fn build_chart_from_dir_with(
     namespace: &str,
     name: &str,
 ) -> Result<Artifact> {
-    let source_dir = source_root.join(crate::extract::safe_relative(chart_path)?);
-    let (meta, _) = chart::load_meta(&source_dir)?;
-    let (_staging, chart_dir) = if deps::declared(&source_dir)?.is_empty() {
+    build_chart_from_dir_detailed(
+        source_root,
+        chart_path,
+        strategy,
+        source_revision,
+        values,
+        repositories,
+        storage,
+        namespace,
+        name,
+    )
+    .map(|build| build.artifact)
+    .map_err(|staged| staged.error)
+}
+
+/// [`build_chart_from_dir_with`] reporting what was built and, on failure, which step failed.
+#[allow(clippy::too_many_arguments)]
+pub fn build_chart_from_dir_detailed(
+    source_root: &Path,
+    chart_path: &str,
+    strategy: ReconcileStrategy,
+    source_revision: &str,
+    values: &ValuesSpec,
+    repositories: &deps::Repositories,
+    storage: &Storage,
+    namespace: &str,
+    name: &str,
+) -> std::result::Result<ChartBuild, StagedError> {
+    let source_dir =
+        source_root.join(crate::extract::safe_relative(chart_path).map_err(at(BuildStage::Load))?);
+    let (meta, _) = chart::load_meta(&source_dir).map_err(at(BuildStage::Load))?;
+    let declared = deps::declared(&source_dir).map_err(at(BuildStage::Dependencies))?;
+    let (_staging, chart_dir) = if declared.is_empty() {
         (None, source_dir)
     } else {
-        let (tmp, copy) = deps::staging_copy(&source_dir)?;
-        deps::build(&copy, &source_dir, source_root, repositories)?;
+        let (tmp, copy) = deps::staging_copy(&source_dir).map_err(at(BuildStage::Dependencies))?;
+        deps::build(&copy, &source_dir, source_root, repositories)
+            .map_err(at(BuildStage::Dependencies))?;
         (Some(tmp), copy)
     };
-    let mut version = meta.version.clone();
-    if strategy == ReconcileStrategy::Revision {
-        let hash = revision_hash(source_revision);
-        version = chart::with_build_metadata(&version, &hash[..hash.len().min(12)]);
-    }
-    let merged = if values.effective() {
-        let (merged, _) =
-            chart::merge_values_files(source_root, &values.files, values.ignore_missing)?;
-        version = chart::with_build_metadata(&version, &values.generation.to_string());
-        Some(merged)
+    let version = dir_chart_version(&meta.version, strategy, source_revision, values);
+    let (merged, values_files) = if values.effective() {
+        let (merged, used) =
+            chart::merge_values_files(source_root, &values.files, values.ignore_missing)
+                .map_err(at(BuildStage::ValuesMerge))?;
+        (Some(merged), used)
     } else {
-        None
+        (None, Vec::new())
     };
-    let packaged = chart::package(&chart_dir, Some(&version), merged.as_ref())?;
-    store_chart(
+    let packaged = chart::package(&chart_dir, Some(&version), merged.as_ref())
+        .map_err(at(BuildStage::Package))?;
+    let artifact = store_chart(
         storage,
         namespace,
         name,
@@ -381,6 +517,14 @@ pub fn build_chart_from_dir_with(
         &version,
         &packaged.bytes,
     )
+    .map_err(at(BuildStage::Store))?;
+    Ok(ChartBuild {
+        artifact,
+        name: packaged.name,
+        version,
+        values_files,
+        packaged: true,
+    })
 }
 
 fn store_chart(
