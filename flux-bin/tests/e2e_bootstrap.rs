@@ -3,6 +3,7 @@
 //! auth), installs into flux-testenv, then the real source-controller and kustomize-controller
 //! (in-process) sync the pushed commit and the bootstrap's wait sees them Ready.
 
+#[path = "common_bootstrap/mod.rs"]
 mod common;
 
 use std::net::{TcpListener, TcpStream};
