@@ -1054,19 +1054,21 @@ async fn bootstrap_git_commits_and_installs() {
         commit
     );
 
-    // Network URLs are refused before anything is written or applied.
+    // Bad flags are refused before anything is written or applied.
     let (code, _, err) = fx
         .flux(&[
             "bootstrap",
             "git",
             "--url",
-            "https://github.com/x/y",
+            "http://127.0.0.1:9/x",
+            "--password",
+            "p",
             "--path",
             "clusters/prod",
         ])
         .await;
     assert_ne!(code, 0);
-    assert!(err.contains("only local repositories"), "{err}");
+    assert!(err.contains("--allow-insecure-http"), "{err}");
     let (code, _, err) = fx
         .flux(&["bootstrap", "git", "--url", url.as_str(), "--path", "../x"])
         .await;

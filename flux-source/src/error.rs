@@ -52,6 +52,13 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The remote (or the client-side fast-forward check) refused to update a reference.
+    #[error("push to {url} rejected: {reference}: {reason}")]
+    PushRejected {
+        url: String,
+        reference: String,
+        reason: String,
+    },
     /// An HTTP request failed.
     #[error("{method} {url}: {detail}")]
     Http {

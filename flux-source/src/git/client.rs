@@ -14,7 +14,7 @@ use super::verify::{SignedObjects, TagObject};
 use super::GitAuth;
 use crate::error::{Error, Result};
 
-fn git_err<'a, E: std::fmt::Display + std::fmt::Debug>(
+pub(super) fn git_err<'a, E: std::fmt::Display + std::fmt::Debug>(
     op: &'static str,
     url: &'a str,
 ) -> impl FnOnce(E) -> Error + 'a {
@@ -25,7 +25,7 @@ fn git_err<'a, E: std::fmt::Display + std::fmt::Debug>(
 }
 
 /// Maps gix error text to the crate's error kinds (authentication vs other failures).
-fn classify(op: &'static str, url: &str, text: String) -> Error {
+pub(super) fn classify(op: &'static str, url: &str, text: String) -> Error {
     let lower = text.to_ascii_lowercase();
     let auth = [
         "authentication",
@@ -50,16 +50,16 @@ fn classify(op: &'static str, url: &str, text: String) -> Error {
 }
 
 /// Files backing SSH settings for the duration of one operation.
-struct SshFiles {
+pub(super) struct SshFiles {
     _dir: tempfile::TempDir,
-    command: String,
+    pub(super) command: String,
     /// ssh's own log (`-E`), read back to explain failures (host key, refused key).
     log: PathBuf,
 }
 
 /// Adds what ssh logged to an error and re-classifies it (host key and key refusals are
 /// authentication failures).
-fn enrich(err: Error, ssh: Option<&SshFiles>) -> Error {
+pub(super) fn enrich(err: Error, ssh: Option<&SshFiles>) -> Error {
     let Some(ssh) = ssh else { return err };
     let log = std::fs::read_to_string(&ssh.log).unwrap_or_default();
     let log = log.trim();
@@ -80,11 +80,11 @@ fn is_ssh(url: &str) -> bool {
     url.starts_with("ssh://")
 }
 
-fn is_http(url: &str) -> bool {
+pub(super) fn is_http(url: &str) -> bool {
     url.starts_with("http://") || url.starts_with("https://")
 }
 
-fn validate_url(url: &str) -> Result<()> {
+pub(super) fn validate_url(url: &str) -> Result<()> {
     let ok = ["http://", "https://", "ssh://", "git://", "file://"]
         .iter()
         .any(|s| url.starts_with(s));
@@ -102,7 +102,7 @@ fn quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
 }
 
-fn ssh_files(url: &str, auth: &GitAuth) -> Result<Option<SshFiles>> {
+pub(super) fn ssh_files(url: &str, auth: &GitAuth) -> Result<Option<SshFiles>> {
     if !is_ssh(url) {
         return Ok(None);
     }
@@ -156,7 +156,7 @@ fn config_overrides(ssh: Option<&SshFiles>) -> Vec<String> {
     overrides
 }
 
-fn http_options(auth: &GitAuth, url: &str) -> Result<http::Options> {
+pub(super) fn http_options(auth: &GitAuth, url: &str) -> Result<http::Options> {
     let mut options = http::Options::default();
     if let Some(token) = &auth.bearer_token {
         options

@@ -2,6 +2,7 @@
 //! reconcile step that turns a checkout into an artifact ([`fetch`]).
 
 pub mod client;
+pub mod push;
 pub mod select;
 pub mod verify;
 

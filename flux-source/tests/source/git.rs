@@ -1,9 +1,6 @@
 //! GitRepository against git daemon (git://), file://, smart HTTP with basic auth (lighttpd +
 //! git-http-backend) and sshd.
 
-use std::path::Path;
-use std::process::Command;
-
 use flux_source::artifact::FetchOutcome;
 use flux_source::git::{self, GitAuth, GitRef, GitSpec};
 use flux_source::storage::Storage;
@@ -24,25 +21,6 @@ fn branch(b: &str) -> GitRef {
         branch: Some(b.into()),
         ..GitRef::default()
     }
-}
-
-fn git_daemon(root: &Path) -> Option<Server> {
-    require("git", "git daemon test")?;
-    let port = free_port();
-    let base = root.to_str().unwrap();
-    Some(spawn(
-        Command::new("git").args([
-            "daemon",
-            "--reuseaddr",
-            "--export-all",
-            "--listen=127.0.0.1",
-            &format!("--port={port}"),
-            &format!("--base-path={base}"),
-            base,
-        ]),
-        port,
-        "git daemon",
-    ))
 }
 
 /// The fixture's commits have fixed dates, so its commit ids and artifact digest are the same
@@ -440,80 +418,21 @@ fn smart_http_with_basic_auth() {
     assert!(matches!(err, flux_source::Error::Auth { .. }), "{err:?}");
 }
 
-fn ssh_keygen(path: &Path) {
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn ssh_with_key_and_known_hosts() {
     let tmp = tempfile::tempdir().unwrap();
-    let (Some(sshd), Some(_)) = (
-        require("sshd", "ssh test"),
-        require("ssh-keygen", "ssh test"),
-    ) else {
+    let Some(ssh) = sshd(tmp.path()) else {
         return;
     };
-    if require("ssh", "ssh test").is_none() {
-        return;
-    }
     let (bare, _, c2, _) = fixture_repo(tmp.path());
-    let host_key = tmp.path().join("host_key");
-    let client_key = tmp.path().join("client_key");
-    let other_key = tmp.path().join("other_key");
-    ssh_keygen(&host_key);
-    ssh_keygen(&client_key);
-    ssh_keygen(&other_key);
-    let authorized = tmp.path().join("authorized_keys");
-    std::fs::copy(client_key.with_extension("pub"), &authorized).unwrap();
-    let port = free_port();
-    let config = tmp.path().join("sshd_config");
-    std::fs::write(
-        &config,
-        format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\n\
-             UsePAM no\nPidFile {pid}\n",
-            hk = host_key.display(),
-            ak = authorized.display(),
-            pid = tmp.path().join("sshd.pid").display(),
-        ),
-    )
-    .unwrap();
-    let _ = std::fs::create_dir_all("/run/sshd");
-    let user = std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| {
-            String::from_utf8_lossy(&Command::new("id").arg("-un").output().unwrap().stdout)
-                .trim()
-                .to_string()
-        });
-    let server = spawn(
-        Command::new(sshd)
-            .arg("-D")
-            .arg("-e")
-            .arg("-f")
-            .arg(&config),
-        port,
-        "sshd",
-    );
-    let host_pub = std::fs::read_to_string(host_key.with_extension("pub")).unwrap();
-    let known_hosts = format!("[127.0.0.1]:{} {}", server.port, host_pub.trim());
+    let (server, user, known_hosts) = (&ssh.server, &ssh.user, ssh.known_hosts.clone());
+    let (client_key, other_key) = (&ssh.client_key, &ssh.other_key);
     let url = format!("ssh://{user}@127.0.0.1:{}{}", server.port, bare.display());
     let storage = Storage::new(tmp.path().join("storage"), "localhost").unwrap();
 
     let mut good = spec(&url, branch("main"));
     good.auth = GitAuth {
-        ssh_identity: Some(std::fs::read(&client_key).unwrap()),
+        ssh_identity: Some(std::fs::read(client_key).unwrap()),
         ssh_known_hosts: Some(known_hosts.clone()),
         ..GitAuth::default()
     };
@@ -531,7 +450,7 @@ fn ssh_with_key_and_known_hosts() {
 
     // Wrong key: authentication refused.
     let mut wrong = good.clone();
-    wrong.auth.ssh_identity = Some(std::fs::read(&other_key).unwrap());
+    wrong.auth.ssh_identity = Some(std::fs::read(other_key).unwrap());
     let err = git::fetch(&wrong, &storage, "ns", "ssh-wrong", None, true).unwrap_err();
     assert!(matches!(err, flux_source::Error::Auth { .. }), "{err:?}");
 

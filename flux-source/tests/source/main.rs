@@ -15,6 +15,7 @@ mod helm;
 mod helm_deps;
 mod oci;
 mod perf;
+mod push;
 mod server;
 mod support;
 mod tls_proxy;

@@ -223,3 +223,104 @@ $HTTP["url"] =~ "^/git" {{
         "lighttpd",
     ))
 }
+
+/// `git daemon` serving every repository under `root` on a random 127.0.0.1 port, with
+/// `receive-pack` enabled (pushes allowed).
+pub fn git_daemon(root: &Path) -> Option<Server> {
+    require("git", "git daemon test")?;
+    let port = free_port();
+    let base = root.to_str().unwrap();
+    Some(spawn(
+        Command::new("git").args([
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--enable=receive-pack",
+            "--listen=127.0.0.1",
+            &format!("--port={port}"),
+            &format!("--base-path={base}"),
+            base,
+        ]),
+        port,
+        "git daemon",
+    ))
+}
+
+pub fn ssh_keygen(path: &Path) {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An sshd on a random 127.0.0.1 port accepting `client_key` for the current user;
+/// `known_hosts` has its host key, `other_key` is a key it does not accept.
+pub struct Sshd {
+    pub server: Server,
+    pub user: String,
+    pub known_hosts: String,
+    pub client_key: PathBuf,
+    pub other_key: PathBuf,
+}
+
+/// Starts [`Sshd`] in `dir`, or prints why the test is skipped.
+pub fn sshd(dir: &Path) -> Option<Sshd> {
+    let sshd = require("sshd", "ssh test")?;
+    require("ssh-keygen", "ssh test")?;
+    require("ssh", "ssh test")?;
+    let host_key = dir.join("host_key");
+    let client_key = dir.join("client_key");
+    let other_key = dir.join("other_key");
+    ssh_keygen(&host_key);
+    ssh_keygen(&client_key);
+    ssh_keygen(&other_key);
+    let authorized = dir.join("authorized_keys");
+    std::fs::copy(client_key.with_extension("pub"), &authorized).unwrap();
+    let port = free_port();
+    let config = dir.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\n\
+             UsePAM no\nPidFile {pid}\n",
+            hk = host_key.display(),
+            ak = authorized.display(),
+            pid = dir.join("sshd.pid").display(),
+        ),
+    )
+    .unwrap();
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| {
+            String::from_utf8_lossy(&Command::new("id").arg("-un").output().unwrap().stdout)
+                .trim()
+                .to_string()
+        });
+    let server = spawn(
+        Command::new(sshd)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(&config),
+        port,
+        "sshd",
+    );
+    let host_pub = std::fs::read_to_string(host_key.with_extension("pub")).unwrap();
+    let known_hosts = format!("[127.0.0.1]:{} {}", server.port, host_pub.trim());
+    Some(Sshd {
+        server,
+        user,
+        known_hosts,
+        client_key,
+        other_key,
+    })
+}
