@@ -2,11 +2,8 @@
 //! missing), source-controller and kustomize-controller running in-process against
 //! flux-testenv (or a real cluster with `FLUX_E2E_KUBECONFIG`, see flux-bin/NOTES.md).
 
-use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flux_api::kustomize::Kustomization;
 use flux_api::source::GitRepository;
@@ -19,114 +16,11 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::{json, Value};
 
+mod common;
+
+use common::{commit_all, git_available, start_git, wait_for, write};
+
 const NS: &str = "flux-system";
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "flux")
-        .env("GIT_AUTHOR_EMAIL", "flux@example.com")
-        .env("GIT_COMMITTER_NAME", "flux")
-        .env("GIT_COMMITTER_EMAIL", "flux@example.com")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?} failed");
-}
-
-fn head(dir: &Path) -> String {
-    let out = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(dir)
-        .output()
-        .expect("git rev-parse");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn commit_all(dir: &Path, message: &str) -> String {
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", message]);
-    head(dir)
-}
-
-/// A Git repository served by `git daemon` (killed on drop).
-struct GitServer {
-    _base: tempfile::TempDir,
-    work: PathBuf,
-    url: String,
-    daemon: Option<Child>,
-}
-
-impl Drop for GitServer {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.daemon {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn git_available() -> bool {
-    Command::new("git").arg("--version").output().is_ok()
-}
-
-fn start_git() -> GitServer {
-    let base = tempfile::tempdir().expect("tempdir");
-    let work = base.path().join("repo");
-    std::fs::create_dir_all(&work).expect("mkdir");
-    git(&work, &["init", "-q", "-b", "main"]);
-    let port = StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let daemon = Command::new("git")
-        .args([
-            "daemon",
-            "--reuseaddr",
-            "--export-all",
-            "--listen=127.0.0.1",
-            &format!("--port={port}"),
-            &format!("--base-path={}", base.path().display()),
-        ])
-        .arg(base.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let mut daemon = daemon.ok();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut up = false;
-    while daemon.is_some() && Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            up = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let url = if up {
-        format!("git://127.0.0.1:{port}/repo")
-    } else {
-        eprintln!("NOTICE: git daemon unavailable, using file:// instead");
-        if let Some(child) = &mut daemon {
-            let _ = child.kill();
-        }
-        daemon = None;
-        format!("file://{}", work.display())
-    };
-    GitServer {
-        _base: base,
-        work,
-        url,
-        daemon,
-    }
-}
-
-fn write(dir: &Path, path: &str, text: &str) {
-    let file = dir.join(path);
-    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
-    std::fs::write(file, text).expect("write");
-}
 
 fn config_map(name: &str, value: &str) -> String {
     format!(
@@ -279,21 +173,6 @@ impl Controllers {
         if let Some(task) = self.kustomize.take() {
             task.abort();
         }
-    }
-}
-
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
