@@ -10,6 +10,7 @@
 // Test helpers panic on purpose: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common_cli_ctl/mod.rs"]
 mod common;
 
 use std::fmt::Write as _;

@@ -16,6 +16,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::{json, Value};
 
+#[path = "common_cli_ctl/mod.rs"]
 mod common;
 
 use common::{commit_all, git_available, start_git, wait_for, write};
