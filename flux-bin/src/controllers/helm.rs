@@ -2230,7 +2230,10 @@ impl SecretStore {
 
     fn secret(release: &Release) -> Result<Secret> {
         let value = rel::to_secret(release).map_err(|e| anyhow!("{e}"))?;
-        serde_json::from_value(value).context("release Secret")
+        let mut secret: Secret = serde_json::from_value(value).context("release Secret")?;
+        // The Secret lives in the storage namespace (the API's), not the release's target one.
+        secret.metadata.namespace = None;
+        Ok(secret)
     }
 
     pub(super) async fn create(&self, release: &Release) -> Result<()> {
