@@ -2,300 +2,21 @@
 //! missing), source-controller and kustomize-controller running in-process against
 //! flux-testenv (or a real cluster with `FLUX_E2E_KUBECONFIG`, see flux-bin/NOTES.md).
 
-use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::{
+    cluster, commit_all, config_map, git_available, start_git, wait_for, write, Controllers,
+};
 use flux_api::kustomize::Kustomization;
 use flux_api::source::GitRepository;
-use flux_bin::controllers::kustomize::{self, KustomizeContext, KustomizeOptions};
-use flux_bin::controllers::source::{self, SourceOptions};
-use flux_bin::runtime::metrics::Metrics;
-use flux_bin::runtime::serve::Shutdown;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::{json, Value};
 
 const NS: &str = "flux-system";
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "flux")
-        .env("GIT_AUTHOR_EMAIL", "flux@example.com")
-        .env("GIT_COMMITTER_NAME", "flux")
-        .env("GIT_COMMITTER_EMAIL", "flux@example.com")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?} failed");
-}
-
-fn head(dir: &Path) -> String {
-    let out = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(dir)
-        .output()
-        .expect("git rev-parse");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn commit_all(dir: &Path, message: &str) -> String {
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", message]);
-    head(dir)
-}
-
-/// A Git repository served by `git daemon` (killed on drop).
-struct GitServer {
-    _base: tempfile::TempDir,
-    work: PathBuf,
-    url: String,
-    daemon: Option<Child>,
-}
-
-impl Drop for GitServer {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.daemon {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn git_available() -> bool {
-    Command::new("git").arg("--version").output().is_ok()
-}
-
-fn start_git() -> GitServer {
-    let base = tempfile::tempdir().expect("tempdir");
-    let work = base.path().join("repo");
-    std::fs::create_dir_all(&work).expect("mkdir");
-    git(&work, &["init", "-q", "-b", "main"]);
-    let port = StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let daemon = Command::new("git")
-        .args([
-            "daemon",
-            "--reuseaddr",
-            "--export-all",
-            "--listen=127.0.0.1",
-            &format!("--port={port}"),
-            &format!("--base-path={}", base.path().display()),
-        ])
-        .arg(base.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let mut daemon = daemon.ok();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut up = false;
-    while daemon.is_some() && Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            up = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let url = if up {
-        format!("git://127.0.0.1:{port}/repo")
-    } else {
-        eprintln!("NOTICE: git daemon unavailable, using file:// instead");
-        if let Some(child) = &mut daemon {
-            let _ = child.kill();
-        }
-        daemon = None;
-        format!("file://{}", work.display())
-    };
-    GitServer {
-        _base: base,
-        work,
-        url,
-        daemon,
-    }
-}
-
-fn write(dir: &Path, path: &str, text: &str) {
-    let file = dir.join(path);
-    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
-    std::fs::write(file, text).expect("write");
-}
-
-fn config_map(name: &str, value: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: apps\ndata:\n  value: \"{value}\"\n"
-    )
-}
-
-/// The cluster: flux-testenv, or a real one.
-struct Cluster {
-    testenv: Option<flux_testenv::TestEnv>,
-    client: kube::Client,
-}
-
-impl Cluster {
-    fn env(&self) -> Option<&flux_testenv::TestEnv> {
-        self.testenv.as_ref()
-    }
-}
-
-async fn cluster() -> Cluster {
-    if let Ok(path) = std::env::var("FLUX_E2E_KUBECONFIG") {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig");
-        let config = kube::Config::from_custom_kubeconfig(
-            kubeconfig,
-            &kube::config::KubeConfigOptions::default(),
-        )
-        .await
-        .expect("config");
-        let client = kube::Client::try_from(config).expect("client");
-        for crd in flux_api::crds() {
-            let api: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-                Api::all(client.clone());
-            let name = crd.metadata.name.clone().unwrap_or_default();
-            api.patch(
-                &name,
-                &PatchParams::apply("flux-e2e").force(),
-                &Patch::Apply(&crd),
-            )
-            .await
-            .expect("crd applied");
-        }
-        for ns in [NS, "apps"] {
-            let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-            let _ = api
-                .create(
-                    &PostParams::default(),
-                    &serde_json::from_value(json!({"metadata": {"name": ns}})).expect("ns"),
-                )
-                .await;
-        }
-        return Cluster {
-            testenv: None,
-            client,
-        };
-    }
-    let env = flux_testenv::TestEnv::start().await.expect("testenv");
-    for crd in flux_api::crds() {
-        env.create_object(serde_json::to_value(&crd).expect("crd json"))
-            .expect("crd created");
-    }
-    for ns in [NS, "apps"] {
-        env.create_object(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-        )
-        .expect("namespace");
-    }
-    let client = env.client().expect("client");
-    Cluster {
-        testenv: Some(env),
-        client,
-    }
-}
-
-struct Controllers {
-    source: Option<(Shutdown, tokio::task::JoinHandle<()>)>,
-    kustomize: Option<tokio::task::JoinHandle<()>>,
-    kustomize_shutdown: Shutdown,
-    storage: tempfile::TempDir,
-    client: kube::Client,
-}
-
-impl Controllers {
-    async fn start(client: kube::Client) -> Controllers {
-        let mut controllers = Controllers {
-            source: None,
-            kustomize: None,
-            kustomize_shutdown: Shutdown::default(),
-            storage: tempfile::tempdir().expect("storage"),
-            client,
-        };
-        controllers.start_source().await;
-        controllers.start_kustomize();
-        controllers
-    }
-
-    async fn start_source(&mut self) {
-        let options = SourceOptions::new(
-            self.storage.path().to_path_buf(),
-            "127.0.0.1:0".parse().expect("addr"),
-        );
-        let (context, listener) = source::prepare(
-            self.client.clone(),
-            Arc::new(Metrics::default()),
-            "",
-            options,
-        )
-        .await
-        .expect("source prepared");
-        let shutdown = Shutdown::default();
-        let wait = shutdown.wait();
-        let task = tokio::spawn(async move {
-            source::run(context, listener, wait)
-                .await
-                .expect("source runs");
-        });
-        self.source = Some((shutdown, task));
-    }
-
-    async fn stop_source(&mut self) {
-        if let Some((shutdown, task)) = self.source.take() {
-            shutdown.trigger();
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-        }
-    }
-
-    fn start_kustomize(&mut self) {
-        let options = KustomizeOptions {
-            requeue_dependency: Duration::from_millis(500),
-            health_poll: Duration::from_millis(200),
-            http_retry: 1,
-            ..KustomizeOptions::default()
-        };
-        let context = KustomizeContext::new(
-            self.client.clone(),
-            Arc::new(Metrics::default()),
-            "",
-            options,
-        )
-        .expect("kustomize context");
-        self.kustomize_shutdown = Shutdown::default();
-        let wait = self.kustomize_shutdown.wait();
-        self.kustomize = Some(tokio::spawn(async move {
-            kustomize::run(context, wait).await.expect("kustomize runs");
-        }));
-    }
-
-    /// Kills the kustomize-controller task wherever it is (no graceful shutdown).
-    fn abort_kustomize(&mut self) {
-        if let Some(task) = self.kustomize.take() {
-            task.abort();
-        }
-    }
-}
-
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn ready(conditions: Option<&Vec<flux_api::meta::Condition>>) -> Option<(String, String, String)> {
     conditions?
@@ -400,7 +121,7 @@ async fn gitops_loop_apply_update_prune_sops_depends_suspend() {
         eprintln!("NOTICE: skipping e2e_gitops: git is not installed");
         return;
     }
-    let cluster = cluster().await;
+    let cluster = cluster(&[NS, "apps"]).await;
     let client = cluster.client.clone();
     let repo = start_git();
     write(&repo.work, "apps/a.yaml", &config_map("alpha", "one"));
@@ -599,7 +320,7 @@ async fn faults_api_errors_source_down_and_restart() {
         eprintln!("NOTICE: skipping e2e_gitops faults: git is not installed");
         return;
     }
-    let cluster = cluster().await;
+    let cluster = cluster(&[NS, "apps"]).await;
     let Some(env) = cluster.env() else {
         eprintln!("NOTICE: fault injection needs flux-testenv; skipped against a real cluster");
         return;
