@@ -16,8 +16,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{
-    cluster, commit_all, config_map, git_available, github_push_payload, github_signature,
-    spawn_controller, start_git, wait_for, write, Controllers,
+    apply_yaml, cluster, commit_all, config_map, git_available, github_push_payload,
+    github_signature, spawn_controller, start_git, wait_for, write, Controllers,
 };
 use flux_api::kustomize::Kustomization;
 use flux_bin::controllers::notification::{self, NotificationOptions};
@@ -65,31 +65,6 @@ spec:
     - {{apiVersion: source.toolkit.fluxcd.io/v1, kind: GitRepository, name: repo}}
 "
     )
-}
-
-/// Creates the objects of `yaml` through the API (server-side apply, so it works the same on
-/// flux-testenv and a real cluster).
-async fn apply_yaml(client: &kube::Client, yaml: &str) {
-    let discovery = kube::Discovery::new(client.clone())
-        .run()
-        .await
-        .expect("discovery");
-    for document in serde_yaml::Deserializer::from_str(yaml) {
-        let object: DynamicObject = serde::Deserialize::deserialize(document).expect("object yaml");
-        let types = object.types.clone().expect("apiVersion and kind");
-        let gvk = kube::api::GroupVersionKind::try_from(&types).expect("gvk");
-        let (resource, _) = discovery.resolve_gvk(&gvk).expect("kind served");
-        let namespace = object.metadata.namespace.clone().expect("namespaced");
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &resource);
-        let name = object.metadata.name.clone().expect("name");
-        api.patch(
-            &name,
-            &kube::api::PatchParams::apply("flux-e2e").force(),
-            &kube::api::Patch::Apply(&object),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{} {name} applied: {e}", types.kind));
-    }
 }
 
 /// The Receiver's `status.webhookPath` once it is Ready.

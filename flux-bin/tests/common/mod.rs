@@ -273,6 +273,33 @@ async fn recreate_namespace(client: &kube::Client, name: &str) {
         .expect("namespace created");
 }
 
+/// Creates the objects of `yaml` through the API (server-side apply, so it works the same on
+/// flux-testenv and a real cluster).
+pub async fn apply_yaml(client: &kube::Client, yaml: &str) {
+    let discovery = kube::Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
+    for document in serde_yaml::Deserializer::from_str(yaml) {
+        let object: DynamicObject = serde::Deserialize::deserialize(document).expect("object yaml");
+        let types = object.types.clone().expect("apiVersion and kind");
+        let gvk = kube::api::GroupVersionKind::try_from(&types).expect("gvk");
+        let (resource, _) = discovery.resolve_gvk(&gvk).expect("kind served");
+        let api: Api<DynamicObject> = match &object.metadata.namespace {
+            Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+            None => Api::all_with(client.clone(), &resource),
+        };
+        let name = object.metadata.name.clone().expect("name");
+        api.patch(
+            &name,
+            &kube::api::PatchParams::apply("flux-e2e").force(),
+            &kube::api::Patch::Apply(&object),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{} {name} applied: {e}", types.kind));
+    }
+}
+
 /// Polls `check` every 100 ms until it returns a value; panics after `timeout`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
