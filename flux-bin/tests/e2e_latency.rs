@@ -276,6 +276,13 @@ struct Progress {
     revision: String,
 }
 
+/// When the stages of one round were observed (from the webhook POST).
+#[derive(Default)]
+struct Milestones {
+    artifact: Option<Duration>,
+    first_object: Option<Duration>,
+}
+
 impl Progress {
     fn new(client: &kube::Client) -> Progress {
         let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "apps");
@@ -292,23 +299,26 @@ impl Progress {
         }
     }
 
-    /// Waits until every `cm*` of `count` holds `value`; returns when the source artifact
-    /// reached `revision` (relative to `started`), if seen.
+    /// Waits until every `cm*` of `count` holds `value`; returns when (relative to
+    /// `started`) the source artifact reached `revision` and the first object held `value`.
     async fn until(
         &mut self,
         count: usize,
         value: &str,
         revision: &str,
         started: Instant,
-    ) -> Option<Duration> {
-        let mut artifact_at = None;
+    ) -> Milestones {
+        let mut seen = Milestones::default();
         let deadline = started + Duration::from_secs(120);
         loop {
-            if self.revision == revision && artifact_at.is_none() {
-                artifact_at = Some(started.elapsed());
+            if self.revision == revision && seen.artifact.is_none() {
+                seen.artifact = Some(started.elapsed());
+            }
+            if seen.first_object.is_none() && self.values.values().any(|v| v == value) {
+                seen.first_object = Some(started.elapsed());
             }
             if self.values.len() == count && self.values.values().all(|v| v == value) {
-                return artifact_at;
+                return seen;
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
             assert!(!remaining.is_zero(), "timed out waiting for {value}");
@@ -410,12 +420,16 @@ async fn receiver_latency_figures() {
         let status = push_webhook(&http, receiver_addr, &path, &repo.url, (&before, &after)).await;
         let answered = started.elapsed();
         assert_eq!(status, 200, "webhook accepted");
-        let artifact = progress
+        let seen = progress
             .until(OBJECTS, &value, &format!("main@sha1:{after}"), started)
             .await;
         let total = started.elapsed();
         println!(
-            "  round {round}: webhook answered {answered:?}, artifact {artifact:?}, all {OBJECTS} applied {total:?}"
+            "  round {round}: webhook answered {} ms, artifact stored {} ms, first object {} ms, all {OBJECTS} applied {} ms",
+            answered.as_millis(),
+            seen.artifact.unwrap_or_default().as_millis(),
+            seen.first_object.unwrap_or_default().as_millis(),
+            total.as_millis(),
         );
         totals.push(total);
         before = after;

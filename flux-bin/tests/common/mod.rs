@@ -453,14 +453,15 @@ impl Drop for Proc {
 }
 
 /// Starts controller binary `name` against `kubeconfig` with metrics/health on free ports,
-/// error-level logs and `extra` flags.
+/// error-level logs (`FLUX_E2E_LOG_LEVEL` to change) and `extra` flags.
 pub fn spawn_controller(name: &str, kubeconfig: &Path, extra: &[String]) -> Proc {
+    let level = std::env::var("FLUX_E2E_LOG_LEVEL").unwrap_or_else(|_| "error".into());
     let child = Command::new(controller_binary(name))
         .arg(format!("--kubeconfig={}", kubeconfig.display()))
         .args([
             "--metrics-addr=127.0.0.1:0",
             "--health-addr=127.0.0.1:0",
-            "--log-level=error",
+            &format!("--log-level={level}"),
         ])
         .args(extra)
         .stdout(Stdio::null())
