@@ -13,8 +13,6 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
@@ -26,7 +24,6 @@ use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, Post
 use kube::Api;
 use serde_json::{json, Value};
 use sha2::Digest as _;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const NS: &str = "flux-system";
 
@@ -58,79 +55,6 @@ async fn create_all(client: &kube::Client, resource: &ApiResource, objects: Vec<
             }
         })
         .await;
-}
-
-/// Serves `body` for every request on a loopback port; returns its URL.
-async fn serve(body: Vec<u8>, path: &str) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}{path}", listener.local_addr().expect("addr"));
-    let body = Arc::new(body);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let body = Arc::clone(&body);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let mut head = Vec::new();
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = socket.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    head.extend_from_slice(&buf[..n]);
-                }
-                let header = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = socket.write_all(header.as_bytes()).await;
-                let _ = socket.write_all(&body).await;
-            });
-        }
-    });
-    url
-}
-
-/// Counts requests (webhook deliveries) on a loopback port; answers 200 to each.
-async fn counting_sink(seen: Arc<AtomicUsize>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let seen = Arc::clone(&seen);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 8192];
-                let mut data = Vec::new();
-                loop {
-                    let n = socket.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    data.extend_from_slice(&buf[..n]);
-                    let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
-                    let length = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
-                    if data.len() >= end + 4 + length {
-                        seen.fetch_add(1, Ordering::SeqCst);
-                        let _ = socket
-                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                            .await;
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    url
 }
 
 async fn eventually(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
@@ -269,8 +193,13 @@ async fn footprint_idle_and_under_load() {
 
     // notification-controller: a Provider, `alerts` Alerts (one object name each), and one
     // event per Alert posted to the event endpoint.
-    let delivered = Arc::new(AtomicUsize::new(0));
-    let sink = counting_sink(Arc::clone(&delivered)).await;
+    let (sink, delivered) = common::webhook_sink().await;
+    let delivered_count = || {
+        delivered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    };
     let provider = ApiResource::erase::<flux_api::notification::Provider>(&());
     create_all(
         &client,
@@ -326,12 +255,12 @@ async fn footprint_idle_and_under_load() {
         .count()
         .await;
     eventually("webhook deliveries", Duration::from_secs(300), || {
-        delivered.load(Ordering::SeqCst) >= alerts
+        delivered_count() >= alerts
     })
     .await;
     println!(
         "{alerts} Alerts, {accepted} events accepted, {} delivered in {:?}",
-        delivered.load(Ordering::SeqCst),
+        delivered_count(),
         started.elapsed()
     );
     report("notification-controller", &notification, idle.3);
@@ -340,7 +269,7 @@ async fn footprint_idle_and_under_load() {
     // source-controller for it).
     let archive = chart_archive();
     let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&archive)));
-    let url = serve(archive, "/helmchart/apps/tiny/tiny-0.1.0.tgz").await;
+    let url = common::serve_bytes(archive, "/helmchart/apps/tiny/tiny-0.1.0.tgz").await;
     let chart = ApiResource::erase::<flux_api::source::HelmChart>(&());
     create_all(
         &client,

@@ -5,6 +5,8 @@
 // Test helpers panic on purpose: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +14,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::json;
 use sha2::Digest as _;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use flux_api::helm::HelmRelease;
 use flux_bin::controllers::helm::{self, HelmOptions};
@@ -97,42 +98,6 @@ fn package_chart() -> Vec<u8> {
     std::fs::create_dir_all(root.join("crds")).unwrap();
     std::fs::write(root.join("crds/widgets.yaml"), CRD).unwrap();
     flux_helm::package(&root).unwrap()
-}
-
-/// Serves `body` for every request on a random loopback port.
-async fn serve_artifact(body: Vec<u8>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/helmchart/apps/apps-demo/demo-0.1.0.tgz",
-        listener.local_addr().unwrap()
-    );
-    let body = Arc::new(body);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let body = Arc::clone(&body);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let mut head = Vec::new();
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = socket.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    head.extend_from_slice(&buf[..n]);
-                }
-                let header = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/gzip\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = socket.write_all(header.as_bytes()).await;
-                let _ = socket.write_all(&body).await;
-            });
-        }
-    });
-    url
 }
 
 async fn eventually<T, F, Fut>(what: &str, seconds: u64, mut check: F) -> T
@@ -235,7 +200,7 @@ async fn helm_release_install_upgrade_rollback_and_suspend() {
     env.set_workloads_ready(true);
     let archive = package_chart();
     let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&archive)));
-    let url = serve_artifact(archive).await;
+    let url = common::serve_bytes(archive, "/helmchart/apps/apps-demo/demo-0.1.0.tgz").await;
     env.create_yaml(
         "objects",
         r"
@@ -732,7 +697,7 @@ async fn not_ready_reasons_dependency_digest_and_values() {
             .unwrap();
     }
     let archive = package_chart();
-    let url = serve_artifact(archive).await;
+    let url = common::serve_bytes(archive, "/helmchart/apps/apps-demo/demo-0.1.0.tgz").await;
     let wrong = format!("sha256:{}", "0".repeat(64));
     env.create_yaml(
         "objects",
