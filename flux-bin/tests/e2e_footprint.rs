@@ -11,6 +11,7 @@
 //! (without `FLUX_E2E_BIN_DIR`: the dev-profile binaries). `FLUX_E2E_KUSTOMIZATIONS`,
 //! `FLUX_E2E_HELMRELEASES` and `FLUX_E2E_ALERTS` change the counts.
 
+#[path = "common_perf_e2e/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

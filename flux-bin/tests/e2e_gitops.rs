@@ -2,6 +2,7 @@
 //! missing), source-controller and kustomize-controller running in-process against
 //! flux-testenv (or a real cluster with `FLUX_E2E_KUBECONFIG`, see flux-bin/NOTES.md).
 
+#[path = "common_perf_e2e/mod.rs"]
 mod common;
 
 use std::time::Duration;

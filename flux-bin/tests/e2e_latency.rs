@@ -9,6 +9,7 @@
 //!
 //! Both run against flux-testenv, or a real cluster with `FLUX_E2E_KUBECONFIG` (flux-bin/NOTES.md).
 
+#[path = "common_perf_e2e/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

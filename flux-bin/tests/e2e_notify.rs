@@ -6,6 +6,7 @@
 // Test helpers panic on purpose: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common_perf_e2e/mod.rs"]
 mod common;
 
 use std::sync::Arc;
