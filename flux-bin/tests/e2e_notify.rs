@@ -1,79 +1,21 @@
 //! notification-controller end to end on flux-testenv: an Alert delivers a posted event to a
 //! local webhook; a GitHub-style Receiver (HMAC-SHA256 signature) annotates a GitRepository
-//! with `reconcile.fluxcd.io/requestedAt`.
+//! with `reconcile.fluxcd.io/requestedAt`. Against flux-testenv, or a real cluster with
+//! `FLUX_E2E_KUBECONFIG` (flux-bin/NOTES.md).
 
 // Test helpers panic on purpose: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+#[path = "common_perf_e2e/mod.rs"]
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac as _};
 use kube::api::{Api, ApiResource, DynamicObject};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use flux_bin::controllers::notification::{self, NotificationOptions};
-
-async fn env_with_crds() -> flux_testenv::TestEnv {
-    let env = flux_testenv::TestEnv::start().await.expect("testenv");
-    for crd in flux_api::crds() {
-        env.create_yaml("crds", &serde_yaml::to_string(&crd).unwrap())
-            .expect("CRD");
-    }
-    env
-}
-
-/// A one-shot-per-connection HTTP sink recording request bodies.
-async fn webhook_sink() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = Arc::clone(&seen);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let record = Arc::clone(&record);
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let n = socket.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
-                    let length = head
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if buf.len() < end + 4 + length {
-                        continue;
-                    }
-                    let body = buf[end + 4..end + 4 + length].to_vec();
-                    record.lock().unwrap().push((head, body));
-                    let _ = socket
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
-                    return;
-                }
-            });
-        }
-    });
-    (url, seen)
-}
 
 fn options() -> NotificationOptions {
     NotificationOptions {
@@ -122,16 +64,12 @@ fn event(name: &str, reason: &str, message: &str) -> Value {
 
 #[tokio::test]
 async fn alert_delivers_posted_events_to_a_local_webhook() {
-    let env = env_with_crds().await;
-    let (url, seen) = webhook_sink().await;
-    env.create_yaml(
-        "objects",
+    let cluster = common::cluster(&["apps"]).await;
+    let (url, seen) = common::webhook_sink().await;
+    common::apply_yaml(
+        &cluster.client,
         &format!(
             r"
-apiVersion: v1
-kind: Namespace
-metadata: {{name: apps}}
----
 apiVersion: notification.toolkit.fluxcd.io/v1beta3
 kind: Provider
 metadata: {{name: hook, namespace: apps}}
@@ -165,8 +103,8 @@ spec: {{interval: 5m, prune: true, sourceRef: {{kind: GitRepository, name: repo}
 "
         ),
     )
-    .unwrap();
-    let controller = notification::start(env.client().unwrap(), options())
+    .await;
+    let controller = notification::start(cluster.client.clone(), options())
         .await
         .unwrap();
     let http = reqwest::Client::new();
@@ -236,22 +174,12 @@ spec: {{interval: 5m, prune: true, sourceRef: {{kind: GitRepository, name: repo}
     assert_eq!(delivered["reason"], "ReconciliationSucceeded");
 }
 
-fn github_signature(token: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 #[tokio::test]
 async fn github_receiver_annotates_the_git_repository() {
-    let env = env_with_crds().await;
-    env.create_yaml(
-        "objects",
+    let cluster = common::cluster(&["flux-system"]).await;
+    common::apply_yaml(
+        &cluster.client,
         r"
-apiVersion: v1
-kind: Namespace
-metadata: {name: flux-system}
----
 apiVersion: v1
 kind: Secret
 metadata: {name: webhook-token, namespace: flux-system}
@@ -273,8 +201,8 @@ spec:
     - {apiVersion: source.toolkit.fluxcd.io/v1, kind: GitRepository, name: podinfo}
 ",
     )
-    .unwrap();
-    let client = env.client().unwrap();
+    .await;
+    let client = cluster.client.clone();
     let controller = notification::start(client.clone(), options())
         .await
         .unwrap();
@@ -304,7 +232,10 @@ spec:
     let refused = http
         .post(&url)
         .header("X-GitHub-Event", "push")
-        .header("X-Hub-Signature-256", github_signature("wrong", body))
+        .header(
+            "X-Hub-Signature-256",
+            common::github_signature("wrong", body),
+        )
         .body(body.to_vec())
         .send()
         .await
@@ -327,7 +258,7 @@ spec:
         .header("X-GitHub-Event", "push")
         .header(
             "X-Hub-Signature-256",
-            github_signature("s3cr3t-t0ken", body),
+            common::github_signature("s3cr3t-t0ken", body),
         )
         .body(body.to_vec())
         .send()

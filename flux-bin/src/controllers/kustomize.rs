@@ -775,23 +775,18 @@ async fn apply_revision(
     apply::sort_for_apply(&mut objects);
 
     let force = object.spec.force.unwrap_or(false);
-    let mut changes: Vec<Change> = Vec::with_capacity(objects.len());
-    for manifest in &objects {
-        match context.applier.apply_one(manifest, force).await {
-            Ok(change) => changes.push(change),
-            Err(error) => {
-                let mut message = error.to_string();
-                let applied: Vec<String> = changes
-                    .iter()
-                    .filter(|c| c.action != "unchanged")
-                    .map(Change::line)
-                    .collect();
-                if !applied.is_empty() {
-                    message = format!("{message}\n{}", applied.join("\n"));
-                }
-                return Err(retry(reason::RECONCILIATION_FAILED, message));
-            }
+    let (changes, failed) = context.applier.apply_all(&objects, force).await;
+    if let Some(error) = failed {
+        let mut message = error.to_string();
+        let applied: Vec<String> = changes
+            .iter()
+            .filter(|c| c.action != "unchanged")
+            .map(Change::line)
+            .collect();
+        if !applied.is_empty() {
+            message = format!("{message}\n{}", applied.join("\n"));
         }
+        return Err(retry(reason::RECONCILIATION_FAILED, message));
     }
     let changed: Vec<String> = changes
         .iter()

@@ -321,6 +321,9 @@ pub enum ApplyError {
     },
 }
 
+/// Server-side applies in flight at once within a run of one kind.
+pub const APPLY_CONCURRENCY: usize = 8;
+
 /// Dynamic API access with a discovery cache shared by reconciles.
 pub struct Applier {
     client: kube::Client,
@@ -452,6 +455,49 @@ impl Applier {
             Some(_) => "configured",
         };
         Ok(Change { id, action })
+    }
+
+    /// Applies manifests sorted by [`sort_for_apply`]: runs of the same kind go out up to
+    /// [`APPLY_CONCURRENCY`] at a time (they cannot depend on each other; a run only starts when
+    /// the kinds before it are done). Returns the changes in manifest order up to the first
+    /// failure, and that failure.
+    pub async fn apply_all(
+        &self,
+        manifests: &[Value],
+        force: bool,
+    ) -> (Vec<Change>, Option<ApplyError>) {
+        use futures::StreamExt as _;
+        let mut changes = Vec::with_capacity(manifests.len());
+        let mut rest = manifests;
+        while let Some(first) = rest.first() {
+            let kind = ObjectId::of(first);
+            let run = rest
+                .iter()
+                .take_while(|m| {
+                    let id = ObjectId::of(m);
+                    id.group == kind.group && id.kind == kind.kind
+                })
+                .count();
+            let (batch, next) = rest.split_at(run);
+            rest = next;
+            // A sliding window kept in order (a `Stream::map` closure over borrowed manifests
+            // would not be `Send` for every lifetime, which kube-runtime needs).
+            let mut pending = batch.iter();
+            let mut in_flight = futures::stream::FuturesOrdered::new();
+            for manifest in pending.by_ref().take(APPLY_CONCURRENCY) {
+                in_flight.push_back(self.apply_one(manifest, force));
+            }
+            while let Some(result) = in_flight.next().await {
+                match result {
+                    Ok(change) => changes.push(change),
+                    Err(error) => return (changes, Some(error)),
+                }
+                if let Some(manifest) = pending.next() {
+                    in_flight.push_back(self.apply_one(manifest, force));
+                }
+            }
+        }
+        (changes, None)
     }
 
     async fn delete_and_wait(
