@@ -10,4 +10,5 @@ pub mod kustomize_apply;
 pub mod kustomize_build;
 pub mod notification;
 pub mod source;
+pub mod source_bucket;
 pub mod source_oci;
