@@ -4,6 +4,7 @@
 //! `sourceRef` applies it → a changed object is updated, a deleted one pruned. Failures: wrong
 //! credentials, a missing Secret, the server down. Skipped with a NOTICE without moto.
 
+#[path = "common_source_bucket/mod.rs"]
 mod common;
 
 use std::process::{Child, Command, Stdio};
