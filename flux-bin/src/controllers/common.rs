@@ -1,6 +1,8 @@
-//! Glue the helm and notification controllers share: dynamic API access by apiVersion/kind,
-//! status patches, the runtime namespace and timestamps. Process plumbing (client, logging,
-//! probes, leader election, shutdown) is `crate::runtime::serve`.
+//! Glue the controllers share: dynamic API access by apiVersion/kind, Secret data, status
+//! patches, the runtime namespace and timestamps. Process plumbing (client, logging, probes,
+//! leader election, shutdown) is `crate::runtime::serve`.
+
+use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
@@ -47,6 +49,31 @@ where
     .await
     .with_context(|| format!("patching the status of {name}"))?;
     Ok(())
+}
+
+/// The data of Secret `namespace/name` as bytes (`stringData` is folded into `data` by the API
+/// server); `None` when the Secret does not exist, so callers can write their own not-found
+/// condition. Other API errors are returned for a retry.
+pub async fn secret_data(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<BTreeMap<String, Vec<u8>>>, kube::Error> {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), namespace);
+    Ok(secrets.get_opt(name).await?.map(|secret| {
+        secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, value)| (key, value.0))
+            .collect()
+    }))
+}
+
+/// The message Kubernetes gives for a missing Secret, as Flux quotes it in conditions.
+pub fn secret_not_found(name: &str) -> String {
+    format!("secrets \"{name}\" not found")
 }
 
 /// The controller's own namespace (`RUNTIME_NAMESPACE`, as Flux's deployments set it).

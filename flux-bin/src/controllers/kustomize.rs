@@ -15,7 +15,7 @@ use flux_api::constants::{condition, reason, FINALIZER};
 use flux_api::kustomize::KustomizationSourceKind;
 use flux_api::kustomize::{DeletionPolicy, Kustomization, KustomizationStatus, ValuesSourceKind};
 use flux_api::meta::{Condition, ResourceInventory};
-use flux_api::source::{GitRepository, OCIRepository};
+use flux_api::source::{Bucket, GitRepository, OCIRepository};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -143,7 +143,17 @@ pub async fn run(
         };
     let controller = Controller::new(api, watcher::Config::default());
     let (git_store, oci_store) = (controller.store(), controller.store());
+    let bucket_store = controller.store();
+    let buckets: Api<Bucket> = match &context.options.namespace {
+        Some(ns) => Api::namespaced(context.client.clone(), ns),
+        None => Api::all(context.client.clone()),
+    };
     controller
+        .watches(
+            buckets,
+            watcher::Config::default(),
+            move |source: Bucket| users_of(&bucket_store, KustomizationSourceKind::Bucket, &source),
+        )
         .watches(
             git,
             watcher::Config::default(),
@@ -311,16 +321,23 @@ pub async fn reconcile(
                     .map_err(kube_error("reading source of"))?
                     .map(|s| s.status.and_then(|s| s.artifact))
             }),
-            KustomizationSourceKind::Bucket | KustomizationSourceKind::ExternalArtifact => {
-                Err(Failure::Retry {
-                    reason: reason::ARTIFACT_FAILED,
-                    message: format!(
-                        "source kind {:?} is not supported by this controller yet",
-                        source_ref.kind
-                    ),
-                    after: retry_interval,
-                })
-            }
+            KustomizationSourceKind::Bucket => Ok({
+                let sources: Api<Bucket> =
+                    Api::namespaced(context.client.clone(), &source_namespace);
+                sources
+                    .get_opt(&source_ref.name)
+                    .await
+                    .map_err(kube_error("reading source of"))?
+                    .map(|s| s.status.and_then(|s| s.artifact))
+            }),
+            KustomizationSourceKind::ExternalArtifact => Err(Failure::Retry {
+                reason: reason::ARTIFACT_FAILED,
+                message: format!(
+                    "source kind {:?} is not supported by this controller yet",
+                    source_ref.kind
+                ),
+                after: retry_interval,
+            }),
         };
         match found {
             Err(failure) => Err(failure),

@@ -11,5 +11,6 @@ pub mod kustomize_apply;
 pub mod kustomize_build;
 pub mod notification;
 pub mod source;
+pub mod source_bucket;
 pub mod source_helm;
 pub mod source_oci;

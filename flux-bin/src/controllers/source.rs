@@ -21,11 +21,11 @@ use flux_source::artifact::FetchOutcome;
 use flux_source::git::{GitAuth, GitRef, GitSpec, GitVerify, Keyring, VerifyMode};
 use flux_source::storage::{Retention, Storage, StoredState};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
+use super::common::{secret_data, secret_not_found};
 use crate::runtime::events::EventType;
 use crate::runtime::gate::{Gate, Trigger};
 use crate::runtime::metrics::{Metrics, ObjectKey};
@@ -167,8 +167,9 @@ pub async fn run(
             }
         });
     let helm = super::source_helm::controllers(Arc::clone(&context), shutdown.clone());
-    let oci = super::source_oci::controller(Arc::clone(&context), shutdown);
-    futures::join!(git, oci, helm);
+    let oci = super::source_oci::controller(Arc::clone(&context), shutdown.clone());
+    let bucket = super::source_bucket::controller(Arc::clone(&context), shutdown);
+    futures::join!(git, oci, helm, bucket);
     let _ = stop_server.send(());
     let _ = server.await;
     Ok(())
@@ -232,23 +233,12 @@ async fn verification_keys(
         GitVerificationMode::TagAndHEAD => VerifyMode::TagAndHead,
     };
     let name = &verify.secret_ref.name;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = match secrets.get_opt(name).await {
-        Ok(Some(secret)) => secret,
-        Ok(None) => {
-            return Ok(Err((
-                reason::VERIFICATION_ERROR.to_string(),
-                format!("PGP public keys secret error: secrets \"{name}\" not found"),
-            )))
-        }
-        Err(error) => return Err(error),
+    let Some(data) = secret_data(client, namespace, name).await? else {
+        return Ok(Err((
+            reason::VERIFICATION_ERROR.to_string(),
+            format!("PGP public keys secret error: {}", secret_not_found(name)),
+        )));
     };
-    let data: BTreeMap<String, Vec<u8>> = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
     Ok(Keyring::from_secret_data(&data)
         .map(|keyring| Some(GitVerify { mode, keyring }))
         .map_err(|e| (reason::VERIFICATION_ERROR.to_string(), e.to_string())))
@@ -318,9 +308,23 @@ pub fn apply_fetch_conditions(
     generation: Option<i64>,
     now: &Time,
 ) -> Option<ApiArtifact> {
+    apply_fetch_conditions_with(list, result, generation, now, |artifact| {
+        format!("stored artifact for revision '{}'", artifact.revision)
+    })
+}
+
+/// [`apply_fetch_conditions`] with the kind's own `ArtifactInStorage`/`Ready` message (Bucket
+/// says `stored artifact: revision '<rev>'`).
+pub fn apply_fetch_conditions_with(
+    list: &mut Vec<Condition>,
+    result: &FetchResult,
+    generation: Option<i64>,
+    now: &Time,
+    stored_message: impl Fn(&ApiArtifact) -> String,
+) -> Option<ApiArtifact> {
     match result {
         FetchResult::New(artifact) | FetchResult::Unchanged(artifact) => {
-            let message = format!("stored artifact for revision '{}'", artifact.revision);
+            let message = stored_message(artifact);
             conditions::delete(list, condition::FETCH_FAILED);
             conditions::delete(list, condition::ARTIFACT_OUTDATED);
             conditions::delete(list, condition::STORAGE_OPERATION_FAILED);
@@ -371,6 +375,43 @@ pub fn apply_fetch_conditions(
             None
         }
     }
+}
+
+/// Flux's intermediate status while an artifact is built: `Reconciling=True` and
+/// `Ready=Unknown` (reason `Progressing`) with `message`, plus `ArtifactOutdated=True` when an
+/// existing artifact is being replaced (`(reason, message)`, e.g. `NewRevision`).
+pub fn progress_conditions(
+    list: &mut Vec<Condition>,
+    outdated: Option<(&str, &str)>,
+    message: &str,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    if let Some((reason, outdated_message)) = outdated {
+        conditions::mark_true(
+            list,
+            condition::ARTIFACT_OUTDATED,
+            reason,
+            outdated_message,
+            generation,
+            now.clone(),
+        );
+    }
+    conditions::mark_reconciling(list, message, generation, now);
+}
+
+/// Writes only `status.conditions` (the progress step between fetching and storing).
+pub(crate) async fn patch_conditions<K>(
+    api: &Api<K>,
+    name: &str,
+    list: &[Condition],
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    status::patch_status(api, name, &serde_json::json!({ "conditions": list }), &[])
+        .await
+        .map(|_| ())
 }
 
 /// Converts a flux-source artifact into the API type.
@@ -436,30 +477,24 @@ pub async fn reconcile_git(
     let auth = match &object.spec.secret_ref {
         None => Ok(GitAuth::default()),
         Some(reference) => {
-            let secrets: Api<Secret> = Api::namespaced(context.client.clone(), &namespace);
-            match secrets.get_opt(&reference.name).await {
-                Ok(Some(secret)) => {
-                    let data: BTreeMap<String, Vec<u8>> = secret
-                        .data
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(k, v)| (k, v.0))
-                        .collect();
-                    GitAuth::from_secret_data(&data).map_err(|e| {
-                        (
-                            reason::AUTHENTICATION_FAILED.to_string(),
-                            format!("failed to configure authentication options: {e}"),
-                        )
-                    })
-                }
-                Ok(None) => Err((
+            match secret_data(&context.client, &namespace, &reference.name)
+                .await
+                .map_err(kube_error("reading secret for"))?
+            {
+                Some(data) => GitAuth::from_secret_data(&data).map_err(|e| {
+                    (
+                        reason::AUTHENTICATION_FAILED.to_string(),
+                        format!("failed to configure authentication options: {e}"),
+                    )
+                }),
+                None => Err((
                     reason::AUTHENTICATION_FAILED.to_string(),
                     format!(
-                        "failed to get secret '{namespace}/{}': secrets \"{}\" not found",
-                        reference.name, reference.name
+                        "failed to get secret '{namespace}/{}': {}",
+                        reference.name,
+                        secret_not_found(&reference.name)
                     ),
                 )),
-                Err(error) => return Err(kube_error("reading secret for")(error)),
             }
         }
     };

@@ -16,11 +16,11 @@ use flux_source::artifact::FetchOutcome;
 use flux_source::oci::{LayerOperation, LayerSelector, OciOptions, OciRef, OciSpec};
 use flux_source::storage::StoredState;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
+use super::common::{secret_data, secret_not_found};
 use super::source::{
     api_artifact, apply_fetch_conditions, begin, failure, source_artifact, success, FetchResult,
     SourceContext, SourceError,
@@ -155,14 +155,11 @@ pub async fn reconcile_oci(
     let mut spec = oci_spec(&object);
     let mut auth_error = None;
     if let Some(reference) = &object.spec.secret_ref {
-        let secrets: Api<Secret> = Api::namespaced(context.client.clone(), &namespace);
-        match secrets
-            .get_opt(&reference.name)
+        match secret_data(&context.client, &namespace, &reference.name)
             .await
             .map_err(kube_error("reading secret for"))?
         {
-            Some(secret) => {
-                let data = secret.data.unwrap_or_default();
+            Some(data) => {
                 if let Some(config) = data.get(".dockerconfigjson") {
                     let registry = spec
                         .url
@@ -171,11 +168,7 @@ pub async fn reconcile_oci(
                         .next()
                         .unwrap_or_default()
                         .to_string();
-                    match spec
-                        .options
-                        .clone()
-                        .with_docker_config(&config.0, &registry)
-                    {
+                    match spec.options.clone().with_docker_config(config, &registry) {
                         Ok(options) => spec.options = options,
                         Err(error) => auth_error = Some(error.to_string()),
                     }
@@ -183,8 +176,9 @@ pub async fn reconcile_oci(
             }
             None => {
                 auth_error = Some(format!(
-                    "failed to get secret '{namespace}/{}': secrets \"{}\" not found",
-                    reference.name, reference.name
+                    "failed to get secret '{namespace}/{}': {}",
+                    reference.name,
+                    secret_not_found(&reference.name)
                 ));
             }
         }
