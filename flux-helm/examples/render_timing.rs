@@ -1,5 +1,6 @@
-//! Times the phases of a render: `render_timing CHART [RUNS]` (release `rel`, namespace `ns1`,
-//! `--include-crds`). Used to profile flux-helm against `helm template`.
+//! Times the phases of a render: `render_timing CHART [RUNS] [OUT]` (release `rel`, namespace
+//! `ns1`, `--include-crds`; the last output is written to `OUT`, `-` for stdout). Used to
+//! profile flux-helm against `helm template`.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ fn main() {
         std::process::exit(2);
     };
     let runs: u32 = args.next().and_then(|r| r.parse().ok()).unwrap_or(10);
+    let out_path = args.next();
     let opts = flux_helm::RenderOptions {
         release_name: "rel".into(),
         namespace: "ns1".into(),
@@ -17,7 +19,7 @@ fn main() {
         ..flux_helm::RenderOptions::default()
     };
     let (mut load, mut render) = (Vec::new(), Vec::new());
-    let mut bytes = 0;
+    let mut last = String::new();
     for _ in 0..runs {
         let start = Instant::now();
         let chart = match flux_helm::load(std::path::Path::new(&chart_path)) {
@@ -30,7 +32,7 @@ fn main() {
         load.push(start.elapsed());
         let start = Instant::now();
         match flux_helm::render(chart, &flux_helm::Value::new_map(), &opts) {
-            Ok(out) => bytes = out.len(),
+            Ok(out) => last = out,
             Err(e) => {
                 eprintln!("render: {e}");
                 std::process::exit(1);
@@ -38,7 +40,20 @@ fn main() {
         }
         render.push(start.elapsed());
     }
-    println!("{bytes} bytes out, {runs} runs");
+    if let Some(path) = out_path {
+        use std::io::Write as _;
+        let written = if path == "-" {
+            std::io::stdout().lock().write_all(last.as_bytes())
+        } else {
+            std::fs::write(&path, last.as_bytes())
+        };
+        if let Err(e) = written {
+            eprintln!("write {path}: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    println!("{} bytes out, {runs} runs", last.len());
     report("load", &mut load);
     report("render", &mut render);
 }

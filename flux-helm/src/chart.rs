@@ -444,59 +444,66 @@ impl IgnoreRules {
 
 /// Go's `filepath.Match`.
 pub fn go_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    match_from(&p, &n)
-}
-
-fn match_from(p: &[char], n: &[char]) -> bool {
-    if p.is_empty() {
-        return n.is_empty();
-    }
-    match p[0] {
+    // Works on the strings in place: this runs for every rule and every file of a chart.
+    let mut pattern_chars = pattern.chars();
+    let Some(c) = pattern_chars.next() else {
+        return name.is_empty();
+    };
+    let rest = pattern_chars.as_str();
+    let mut name_chars = name.chars();
+    let first = name_chars.next();
+    let name_rest = name_chars.as_str();
+    match c {
         '*' => {
-            for i in 0..=n.len() {
-                if i > 0 && n[i - 1] == '/' {
+            if go_match(rest, name) {
+                return true;
+            }
+            for (i, ch) in name.char_indices() {
+                if ch == '/' {
                     break;
                 }
-                if match_from(&p[1..], &n[i..]) {
+                if go_match(rest, &name[i + ch.len_utf8()..]) {
                     return true;
                 }
             }
             false
         }
-        '?' => !n.is_empty() && n[0] != '/' && match_from(&p[1..], &n[1..]),
+        '?' => first.is_some_and(|f| f != '/') && go_match(rest, name_rest),
         '[' => {
-            let Some(end) = p.iter().position(|&c| c == ']') else {
+            let Some(end) = rest.find(']') else {
                 return false;
             };
-            if n.is_empty() {
+            let Some(f) = first else {
                 return false;
-            }
-            let class = &p[1..end];
+            };
+            let class: Vec<char> = rest[..end].chars().collect();
             let (neg, class) = match class.first() {
                 Some('^' | '!') => (true, &class[1..]),
-                _ => (false, class),
+                _ => (false, &class[..]),
             };
             let mut hit = false;
             let mut i = 0;
             while i < class.len() {
                 if i + 2 < class.len() && class[i + 1] == '-' {
-                    if class[i] <= n[0] && n[0] <= class[i + 2] {
+                    if class[i] <= f && f <= class[i + 2] {
                         hit = true;
                     }
                     i += 3;
                 } else {
-                    if class[i] == n[0] {
+                    if class[i] == f {
                         hit = true;
                     }
                     i += 1;
                 }
             }
-            hit != neg && match_from(&p[end + 1..], &n[1..])
+            hit != neg && go_match(&rest[end + 1..], name_rest)
         }
-        '\\' if p.len() > 1 => !n.is_empty() && n[0] == p[1] && match_from(&p[2..], &n[1..]),
-        c => !n.is_empty() && n[0] == c && match_from(&p[1..], &n[1..]),
+        '\\' if !rest.is_empty() => {
+            let mut escaped = rest.chars();
+            let e = escaped.next();
+            first.is_some() && first == e && go_match(escaped.as_str(), name_rest)
+        }
+        c => first == Some(c) && go_match(rest, name_rest),
     }
 }
 
@@ -514,5 +521,21 @@ mod tests {
         assert!(r.ignored("README.md", false));
         assert!(r.ignored("templates/.hidden", false));
         assert!(!r.ignored("templates/x.yaml", false));
+    }
+
+    #[test]
+    fn go_match_like_filepath_match() {
+        assert!(go_match("*.tgz", "a.tgz"));
+        assert!(!go_match("*.tgz", "d/a.tgz"));
+        assert!(go_match("templates/.?*", "templates/.hidden"));
+        assert!(!go_match("templates/.?*", "templates/."));
+        assert!(go_match("[a-c]x", "bx"));
+        assert!(!go_match("[!a-c]x", "bx"));
+        assert!(go_match("[^a-c]x", "dx"));
+        assert!(go_match("\\*", "*"));
+        assert!(!go_match("\\*", "a"));
+        assert!(go_match("é?", "éz"));
+        assert!(!go_match("a", ""));
+        assert!(go_match("", ""));
     }
 }

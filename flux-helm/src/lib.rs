@@ -24,6 +24,7 @@ pub mod chart;
 mod error;
 pub mod files;
 pub mod funcs;
+mod head;
 pub mod json;
 pub mod release;
 pub mod render;

@@ -290,7 +290,7 @@ pub fn render(mut chart: Chart, user: &Value, opts: &RenderOptions) -> Result<St
         crate::schema::validate_chart(&chart, &values, opts.helm3)?;
     }
     let files = render_files(&chart, &values, opts, &ReleaseEnv::default())?;
-    Ok(assemble(&chart, files, opts)?.template_output())
+    Ok(assemble(&chart, files, opts)?.into_template_output())
 }
 
 fn capabilities(opts: &RenderOptions) -> Value {
@@ -738,6 +738,42 @@ struct Head {
 }
 
 fn parse_head(doc: &str, path: &str) -> Result<Head> {
+    match crate::head::scan(doc) {
+        Some(raw) => Ok(head_from_raw(&raw)),
+        None => parse_head_fully(doc, path),
+    }
+}
+
+/// The head from the scanner's raw scalars, resolved as the full parse resolves them.
+fn head_from_raw(raw: &crate::head::RawHead<'_>) -> Head {
+    let string = |text: Option<&str>| -> Option<String> {
+        let text = text?;
+        let value = if text.starts_with('"') || text.starts_with('\'') {
+            crate::yaml::parse(text).ok()?
+        } else {
+            crate::yaml::resolve_plain(text)
+        };
+        value.as_str().map(str::to_string)
+    };
+    let list = |text: Option<&str>| -> Vec<String> {
+        string(text)
+            .map(|s| s.split(',').map(|p| p.trim().to_lowercase()).collect())
+            .unwrap_or_default()
+    };
+    Head {
+        kind: string(raw.kind).unwrap_or_default(),
+        name: string(raw.name).unwrap_or_default(),
+        hook: string(raw.hook),
+        weight: list(raw.weight)
+            .first()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0),
+        delete_policies: list(raw.delete_policy),
+    }
+}
+
+/// Parses the whole document (Helm's check that it is YAML) and reads the head from it.
+fn parse_head_fully(doc: &str, path: &str) -> Result<Head> {
     let v = crate::yaml::parse(doc).map_err(|message| Error::Render(format!(
         "YAML parse error on {path}: error converting YAML to JSON: {message}\n\nUse --debug flag to render out invalid YAML"
     )))?;
@@ -772,15 +808,32 @@ fn parse_head(doc: &str, path: &str) -> Result<Head> {
 fn write_crds(chart: &Chart, full_path: &str, out: &mut String) {
     use std::fmt::Write as _;
     for (name, data) in chart.crd_files() {
-        let _ = write!(
-            out,
-            "---\n# Source: {full_path}/{name}\n{}\n",
-            String::from_utf8_lossy(&data)
-        );
+        let _ = write!(out, "---\n# Source: {full_path}/{name}\n");
+        // `from_utf8` checks ASCII a word at a time; the lossy path only for invalid bytes.
+        match std::str::from_utf8(&data) {
+            Ok(text) => out.push_str(text),
+            Err(_) => out.push_str(&String::from_utf8_lossy(&data)),
+        }
+        out.push('\n');
     }
     for sub in &chart.subcharts {
         write_crds(sub, &format!("{full_path}/charts/{}", sub.name), out);
     }
+}
+
+/// The size `write_crds` writes for a chart whose path is `path_len` long, so the output is
+/// allocated once.
+fn crd_bytes(chart: &Chart, path_len: usize) -> usize {
+    chart
+        .crd_files()
+        .iter()
+        .map(|(name, data)| "---\n# Source: /\n\n".len() + path_len + name.len() + data.len())
+        .sum::<usize>()
+        + chart
+            .subcharts
+            .iter()
+            .map(|sub| crd_bytes(sub, path_len + "/charts/".len() + sub.name.len()))
+            .sum::<usize>()
 }
 
 /// A hook manifest with the data Helm records for it.
@@ -809,13 +862,54 @@ pub struct Rendered {
 impl Rendered {
     /// `helm template`'s stdout.
     pub fn template_output(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.template_output_len());
         out.push_str(self.manifest.trim());
         out.push('\n');
-        for h in &self.hooks {
-            out.push_str(&format!("---\n# Source: {}\n{}\n", h.path, h.manifest));
-        }
+        self.push_hooks(&mut out);
         out
+    }
+
+    /// `helm template`'s stdout, built in the manifest's own buffer (no copy of the
+    /// megabytes of manifest).
+    pub fn into_template_output(self) -> String {
+        let extra = self.template_output_len();
+        let mut out = self.manifest;
+        let end = out.trim_end().len();
+        out.truncate(end);
+        let start = out.len() - out.trim_start().len();
+        if start > 0 {
+            out.drain(..start);
+        }
+        out.reserve(extra.saturating_sub(out.len()));
+        out.push('\n');
+        // `push_hooks` only reads the hooks.
+        let hooks = Rendered {
+            manifest: String::new(),
+            hooks: self.hooks,
+            notes: String::new(),
+        };
+        hooks.push_hooks(&mut out);
+        out
+    }
+
+    fn template_output_len(&self) -> usize {
+        self.manifest.len()
+            + 1
+            + self
+                .hooks
+                .iter()
+                .map(|h| h.path.len() + h.manifest.len() + 16)
+                .sum::<usize>()
+    }
+
+    fn push_hooks(&self, out: &mut String) {
+        for h in &self.hooks {
+            out.push_str("---\n# Source: ");
+            out.push_str(&h.path);
+            out.push('\n');
+            out.push_str(&h.manifest);
+            out.push('\n');
+        }
     }
 }
 
@@ -949,7 +1043,16 @@ fn assemble(
     }
     sort_by_kind(&mut manifests, opts.helm3);
     hooks.sort_by(|(a, _), (b, _)| kind_order(&a.kind, &b.kind, opts.helm3));
-    let mut b = String::new();
+    let crd_len = if opts.include_crds {
+        crd_bytes(chart, chart.name.len())
+    } else {
+        0
+    };
+    let manifest_len: usize = manifests
+        .iter()
+        .map(|m| m.path.len() + m.content.len() + 16)
+        .sum();
+    let mut b = String::with_capacity(crd_len + manifest_len);
     if opts.include_crds {
         write_crds(chart, &chart.name, &mut b);
     }
@@ -1066,6 +1169,25 @@ mod tests {
                 .contains("error calling lookup: the server is unavailable"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn scanned_heads_match_parsed_heads() {
+        for doc in [
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: \"s\"\n  annotations:\n    helm.sh/hook: \"pre-install, Post-Upgrade\"\n    helm.sh/hook-weight: \"-3\"\n    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded\n",
+            "kind: 'List'\nmetadata:\n  name: yes\n",
+            "kind: true\nmetadata:\n  name: 0755\n  annotations:\n    helm.sh/hook-weight: 5\n",
+            "kind: \"Conf\\u0069gMap\"\nmetadata:\n  name: a # comment\n",
+        ] {
+            let raw = crate::head::scan(doc).expect("in the subset");
+            let fast = head_from_raw(&raw);
+            let full = parse_head_fully(doc, "t").expect("valid");
+            assert_eq!(
+                (fast.kind, fast.name, fast.hook, fast.weight, fast.delete_policies),
+                (full.kind, full.name, full.hook, full.weight, full.delete_policies),
+                "{doc}"
+            );
+        }
     }
 
     #[test]

@@ -128,7 +128,7 @@ fn yaml_key(v: &Value) -> String {
 }
 
 /// go-yaml v2's `resolve` for a plain scalar, with numbers as float64.
-fn resolve_plain(s: &str) -> Value {
+pub(crate) fn resolve_plain(s: &str) -> Value {
     match s {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Nil,
         "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {

@@ -327,7 +327,8 @@ impl<'a> Exec<'a> {
                 return Ok(flow);
             }
             Node::Range(b) => return self.walk_range(frame, dot, b, out),
-            Node::Template { pos, name, pipe } => {
+            Node::Template(call) => {
+                let (pos, name, pipe) = (&call.pos, &call.name, &call.pipe);
                 Self::at(frame, *pos, format!("template {name:?}"));
                 let new_dot = match pipe {
                     Some(p) => self.eval_pipe(frame, dot, p)?,
@@ -746,10 +747,13 @@ impl<'a> Exec<'a> {
 
 fn node_string(node: &Node) -> String {
     match node {
-        Node::Template { name, pipe, .. } => match pipe {
-            Some(p) => format!("{{{{template {name:?} {p}}}}}"),
-            None => format!("{{{{template {name:?}}}}}"),
-        },
+        Node::Template(call) => {
+            let name = &call.name;
+            match &call.pipe {
+                Some(p) => format!("{{{{template {name:?} {p}}}}}"),
+                None => format!("{{{{template {name:?}}}}}"),
+            }
+        }
         _ => String::new(),
     }
 }

@@ -54,21 +54,27 @@ impl Tree {
     }
 }
 
+/// A node of a template body. The large variants are boxed so that a node is three words:
+/// templates are mostly text, and the node vectors were most of a render's memory.
 #[derive(Debug, Clone)]
 pub enum Node {
     /// Literal text: a byte range of the tree's `source` (no copy per text node).
     Text(std::ops::Range<usize>),
-    Action(Pipe),
-    If(Branch),
-    Range(Branch),
-    With(Branch),
-    Template {
-        pos: usize,
-        name: String,
-        pipe: Option<Pipe>,
-    },
+    Action(Box<Pipe>),
+    If(Box<Branch>),
+    Range(Box<Branch>),
+    With(Box<Branch>),
+    Template(Box<TemplateCall>),
     Break(usize),
     Continue(usize),
+}
+
+/// `{{template "name" pipeline}}` (and the call a `block` makes).
+#[derive(Debug, Clone)]
+pub struct TemplateCall {
+    pub pos: usize,
+    pub name: String,
+    pub pipe: Option<Pipe>,
 }
 
 #[derive(Debug, Clone)]
@@ -256,7 +262,10 @@ struct Token {
 
 enum Item {
     Text(std::ops::Range<usize>),
-    Action { pos: usize, toks: Vec<Token> },
+    /// An action whose tokens were lexed into the caller's buffer.
+    Action {
+        pos: usize,
+    },
 }
 
 fn is_space(c: u8) -> bool {
@@ -312,6 +321,10 @@ struct Lexer<'a> {
     src: &'a str,
     name: &'a str,
     names: &'a Interner,
+    /// Where the next item starts.
+    at: usize,
+    /// Whether the previous action ended with `-}}`.
+    trim_next: bool,
 }
 
 impl Lexer<'_> {
@@ -329,25 +342,28 @@ impl Lexer<'_> {
         start..start + part.len()
     }
 
-    fn items(&self) -> Result<Vec<Item>, ParseError> {
+    /// The next text or action, or `None` at the end. Items are produced one at a time (the
+    /// parser consumes them in order) so that a file's tokens are never all alive at once.
+    fn next_item(&mut self, toks: &mut Vec<Token>) -> Result<Option<Item>, ParseError> {
         let bytes = self.src.as_bytes();
-        let mut items = Vec::new();
-        let mut i = 0;
-        let mut trim_next = false;
-        while i < bytes.len() {
-            let start = i;
-            let next = self.src[i..].find("{{").map(|o| i + o);
+        loop {
+            if self.at >= bytes.len() {
+                return Ok(None);
+            }
+            let start = self.at;
+            let next = self.src[start..].find("{{").map(|o| start + o);
             let text_end = next.unwrap_or(bytes.len());
             let mut text = &self.src[start..text_end];
-            if trim_next {
+            if self.trim_next {
                 text = text.trim_start_matches([' ', '\t', '\r', '\n']);
-                trim_next = false;
+                self.trim_next = false;
             }
             let Some(open) = next else {
-                if !text.is_empty() {
-                    items.push(Item::Text(self.range_of(text)));
+                self.at = bytes.len();
+                if text.is_empty() {
+                    return Ok(None);
                 }
-                break;
+                return Ok(Some(Item::Text(self.range_of(text))));
             };
             let mut j = open + 2;
             if bytes.len() > j + 1 && bytes[j] == b'-' && is_space(bytes[j + 1]) {
@@ -355,44 +371,61 @@ impl Lexer<'_> {
                 j += 2;
             }
             if !text.is_empty() {
-                items.push(Item::Text(self.range_of(text)));
+                // The action is lexed on the next call; remember where it starts.
+                let range = self.range_of(text);
+                // Lexed on the next call: the text before it is empty then.
+                self.at = open;
+                return Ok(Some(Item::Text(range)));
             }
-            // Comment?
-            let mut k = j;
-            while k < bytes.len() && is_space(bytes[k]) {
-                k += 1;
+            if let Some(item) = self.action_item(open, j, toks)? {
+                return Ok(Some(item));
             }
-            if self.src[k..].starts_with("/*") {
-                let Some(close) = self.src[k + 2..].find("*/") else {
-                    return Err(self.err(open, "unclosed comment"));
-                };
-                let mut m = k + 2 + close + 2;
-                while m < bytes.len() && is_space(bytes[m]) {
-                    m += 1;
-                }
-                if self.src[m..].starts_with("-}}") && m > k + 2 + close + 2 {
-                    trim_next = true;
-                    i = m + 3;
-                } else if self.src[m..].starts_with("}}") {
-                    i = m + 2;
-                } else {
-                    return Err(self.err(open, "comment ends before closing delimiter"));
-                }
-                continue;
-            }
-            let (toks, end, trim) = self.action(j)?;
-            items.push(Item::Action { pos: j, toks });
-            trim_next = trim;
-            i = end;
         }
-        Ok(items)
     }
 
-    /// Lexes one action starting after `{{`; returns tokens, the index after `}}`, and
-    /// whether the action ended with a right trim marker.
-    fn action(&self, mut i: usize) -> Result<(Vec<Token>, usize, bool), ParseError> {
+    /// Lexes the comment or action opened at `open` (its body starting at `j`); `None` for a
+    /// comment.
+    fn action_item(
+        &mut self,
+        open: usize,
+        j: usize,
+        toks: &mut Vec<Token>,
+    ) -> Result<Option<Item>, ParseError> {
         let bytes = self.src.as_bytes();
-        let mut toks = Vec::new();
+        // Comment?
+        let mut k = j;
+        while k < bytes.len() && is_space(bytes[k]) {
+            k += 1;
+        }
+        if self.src[k..].starts_with("/*") {
+            let Some(close) = self.src[k + 2..].find("*/") else {
+                return Err(self.err(open, "unclosed comment"));
+            };
+            let mut m = k + 2 + close + 2;
+            while m < bytes.len() && is_space(bytes[m]) {
+                m += 1;
+            }
+            if self.src[m..].starts_with("-}}") && m > k + 2 + close + 2 {
+                self.trim_next = true;
+                self.at = m + 3;
+            } else if self.src[m..].starts_with("}}") {
+                self.at = m + 2;
+            } else {
+                return Err(self.err(open, "comment ends before closing delimiter"));
+            }
+            return Ok(None);
+        }
+        toks.clear();
+        let (end, trim) = self.action(j, toks)?;
+        self.trim_next = trim;
+        self.at = end;
+        Ok(Some(Item::Action { pos: j }))
+    }
+
+    /// Lexes one action starting after `{{` into `toks`; returns the index after `}}`, and
+    /// whether the action ended with a right trim marker.
+    fn action(&self, mut i: usize, toks: &mut Vec<Token>) -> Result<(usize, bool), ParseError> {
+        let bytes = self.src.as_bytes();
         let mut spaced = true;
         let mut paren = 0i32;
         loop {
@@ -407,7 +440,7 @@ impl Lexer<'_> {
                     k += 1;
                 }
                 if self.src[k..].starts_with("-}}") {
-                    return Ok((toks, k + 3, true));
+                    return Ok((k + 3, true));
                 }
                 i = k;
                 spaced = true;
@@ -417,7 +450,7 @@ impl Lexer<'_> {
                 if paren > 0 {
                     return Err(self.err(i, "unclosed left paren"));
                 }
-                return Ok((toks, i + 2, false));
+                return Ok((i + 2, false));
             }
             let pos = i;
             let tok = match c {
@@ -692,14 +725,19 @@ pub fn parse(name: &str, src: &str) -> Result<Parsed, ParseError> {
 
 /// Parses `src` as the template `name`, sharing names through `names` (one per render).
 pub fn parse_with(name: &str, src: &str, names: &Interner) -> Result<Parsed, ParseError> {
-    let lexer = Lexer { src, name, names };
-    let items = lexer.items()?;
+    let lexer = Lexer {
+        src,
+        name,
+        names,
+        at: 0,
+        trim_next: false,
+    };
     let source: Rc<str> = Rc::from(src);
     let parse_name: Rc<str> = Rc::from(name);
     let mut p = Parser {
-        items,
-        idx: 0,
-        lexer: &lexer,
+        lexer,
+        pending_else: None,
+        buffers: Vec::new(),
         defines: BTreeMap::new(),
         source: source.clone(),
         parse_name: parse_name.clone(),
@@ -707,7 +745,7 @@ pub fn parse_with(name: &str, src: &str, names: &Interner) -> Result<Parsed, Par
     };
     let (root, end) = p.list()?;
     if let Some((pos, word)) = end {
-        return Err(lexer.err(pos, format!("unexpected {{{{{word}}}}}")));
+        return Err(p.lexer.err(pos, format!("unexpected {{{{{word}}}}}")));
     }
     Ok(Parsed {
         main: Tree {
@@ -721,17 +759,20 @@ pub fn parse_with(name: &str, src: &str, names: &Interner) -> Result<Parsed, Par
 }
 
 struct Parser<'a> {
-    items: Vec<Item>,
-    idx: usize,
-    lexer: &'a Lexer<'a>,
+    lexer: Lexer<'a>,
+    /// The tokens after `else` of the `{{else ...}}` that ended the last list, for the branch
+    /// that owns it (`else if`/`else with`).
+    pending_else: Option<Vec<Token>>,
+    /// Token buffers reused across actions (one per nesting level in use).
+    buffers: Vec<Vec<Token>>,
     defines: BTreeMap<String, Tree>,
     source: Rc<str>,
     parse_name: Rc<str>,
     range_depth: usize,
 }
 
-/// How a list ended: `{{end}}` or `{{else ...}}` (with its remaining tokens).
-type ListEnd = Option<(usize, String)>;
+/// How a list ended: `{{end}}` or `{{else ...}}`.
+type ListEnd = Option<(usize, &'static str)>;
 
 impl Parser<'_> {
     fn err(&self, pos: usize, msg: impl Into<String>) -> ParseError {
@@ -741,123 +782,133 @@ impl Parser<'_> {
     /// Parses nodes until `end`/`else` (returned) or EOF (None).
     fn list(&mut self) -> Result<(Vec<Node>, ListEnd), ParseError> {
         let mut nodes = Vec::new();
-        while self.idx < self.items.len() {
-            let idx = self.idx;
-            self.idx += 1;
-            let (pos, toks) = match &mut self.items[idx] {
-                Item::Text(t) => {
-                    nodes.push(Node::Text(t.clone()));
+        loop {
+            let mut toks = self.buffers.pop().unwrap_or_default();
+            let item = self.lexer.next_item(&mut toks);
+            let pos = match item {
+                Ok(Some(Item::Action { pos })) => pos,
+                Ok(Some(Item::Text(t))) => {
+                    nodes.push(Node::Text(t));
+                    self.buffers.push(toks);
                     continue;
                 }
-                Item::Action { pos, toks } => (*pos, std::mem::take(toks)),
+                Ok(None) => {
+                    self.buffers.push(toks);
+                    return Ok((nodes, None));
+                }
+                Err(e) => return Err(e),
             };
-            let Some(first) = toks.first() else {
-                return Err(self.err(pos, "missing value for command"));
-            };
-            let keyword = match &first.tok {
-                Tok::Ident(w) => &**w,
-                _ => "",
-            };
-            match keyword {
-                "end" => {
-                    if toks.len() > 1 {
-                        return Err(self.err(pos, "unexpected token in end"));
-                    }
-                    return Ok((nodes, Some((pos, "end".into()))));
+            let end = self.action(pos, &toks, &mut nodes);
+            self.buffers.push(toks);
+            if let Some(end) = end? {
+                return Ok((nodes, Some(end)));
+            }
+        }
+    }
+
+    /// Parses one action into `nodes`; returns how the list ends when it is `end`/`else`.
+    fn action(
+        &mut self,
+        pos: usize,
+        toks: &[Token],
+        nodes: &mut Vec<Node>,
+    ) -> Result<Option<(usize, &'static str)>, ParseError> {
+        let Some(first) = toks.first() else {
+            return Err(self.err(pos, "missing value for command"));
+        };
+        let keyword = match &first.tok {
+            Tok::Ident(w) => &**w,
+            _ => "",
+        };
+        match keyword {
+            "end" => {
+                if toks.len() > 1 {
+                    return Err(self.err(pos, "unexpected token in end"));
                 }
-                "else" => {
-                    // Stash the rest of the tokens so the caller can handle `else if`.
-                    self.items[idx] = Item::Action {
-                        pos,
-                        toks: toks[1..].to_vec(),
-                    };
-                    self.idx = idx;
-                    return Ok((nodes, Some((pos, "else".into()))));
-                }
-                "if" | "range" | "with" => {
-                    let node = self.branch(keyword, first.pos, &toks[1..])?;
-                    nodes.push(node);
-                }
-                "define" | "block" => {
-                    let (name, rest) = match toks.get(1).map(|t| &t.tok) {
-                        Some(Tok::Str(s, _)) => (s.to_string(), &toks[2..]),
-                        _ => {
-                            return Err(
-                                self.err(pos, format!("unexpected name in {keyword} clause"))
-                            )
-                        }
-                    };
-                    let pipe = if keyword == "block" {
-                        Some(self.pipeline(rest, pos, false)?)
-                    } else {
-                        if !rest.is_empty() {
-                            return Err(self.err(pos, "unexpected token in define clause"));
-                        }
-                        None
-                    };
-                    let saved_range = std::mem::replace(&mut self.range_depth, 0);
-                    let (body, end) = self.list()?;
-                    self.range_depth = saved_range;
-                    match end {
-                        Some((_, w)) if w == "end" => {}
-                        _ => return Err(self.err(pos, format!("unexpected EOF in {keyword}"))),
+                return Ok(Some((pos, "end")));
+            }
+            "else" => {
+                // Keep the rest of the tokens so the caller can handle `else if`.
+                self.pending_else = Some(toks[1..].to_vec());
+                return Ok(Some((pos, "else")));
+            }
+            "if" | "range" | "with" => {
+                let node = self.branch(keyword, first.pos, &toks[1..])?;
+                nodes.push(node);
+            }
+            "define" | "block" => {
+                let (name, rest) = match toks.get(1).map(|t| &t.tok) {
+                    Some(Tok::Str(s, _)) => (s.to_string(), &toks[2..]),
+                    _ => return Err(self.err(pos, format!("unexpected name in {keyword} clause"))),
+                };
+                let pipe = if keyword == "block" {
+                    Some(self.pipeline(rest, pos, false)?)
+                } else {
+                    if !rest.is_empty() {
+                        return Err(self.err(pos, "unexpected token in define clause"));
                     }
-                    let tree = Tree {
-                        name: name.clone(),
-                        parse_name: self.parse_name.clone(),
-                        source: self.source.clone(),
-                        root: body,
-                    };
-                    let replace = match self.defines.get(&name) {
-                        Some(_) => !tree.is_empty(),
-                        None => true,
-                    };
-                    if replace {
-                        self.defines.insert(name.clone(), tree);
-                    }
-                    if keyword == "block" {
-                        nodes.push(Node::Template {
-                            pos: first.pos,
-                            name,
-                            pipe,
-                        });
-                    }
+                    None
+                };
+                let saved_range = std::mem::replace(&mut self.range_depth, 0);
+                let (body, end) = self.list()?;
+                self.range_depth = saved_range;
+                match end {
+                    Some((_, "end")) => {}
+                    _ => return Err(self.err(pos, format!("unexpected EOF in {keyword}"))),
                 }
-                "template" => {
-                    let (name, rest) = match toks.get(1).map(|t| &t.tok) {
-                        Some(Tok::Str(s, _)) => (s.to_string(), &toks[2..]),
-                        _ => return Err(self.err(pos, "unexpected token in template clause")),
-                    };
-                    let pipe = if rest.is_empty() {
-                        None
-                    } else {
-                        Some(self.pipeline(rest, pos, false)?)
-                    };
-                    nodes.push(Node::Template {
+                let tree = Tree {
+                    name: name.clone(),
+                    parse_name: self.parse_name.clone(),
+                    source: self.source.clone(),
+                    root: body,
+                };
+                let replace = match self.defines.get(&name) {
+                    Some(_) => !tree.is_empty(),
+                    None => true,
+                };
+                if replace {
+                    self.defines.insert(name.clone(), tree);
+                }
+                if keyword == "block" {
+                    nodes.push(Node::Template(Box::new(TemplateCall {
                         pos: first.pos,
                         name,
                         pipe,
-                    });
-                }
-                "break" | "continue" => {
-                    if self.range_depth == 0 {
-                        return Err(
-                            self.err(pos, format!("{{{{{keyword}}}}} outside {{{{range}}}}"))
-                        );
-                    }
-                    nodes.push(if keyword == "break" {
-                        Node::Break(first.pos)
-                    } else {
-                        Node::Continue(first.pos)
-                    });
-                }
-                _ => {
-                    let pipe = self.pipeline(&toks, pos, false)?;
-                    nodes.push(Node::Action(pipe));
+                    })));
                 }
             }
+            "template" => {
+                let (name, rest) = match toks.get(1).map(|t| &t.tok) {
+                    Some(Tok::Str(s, _)) => (s.to_string(), &toks[2..]),
+                    _ => return Err(self.err(pos, "unexpected token in template clause")),
+                };
+                let pipe = if rest.is_empty() {
+                    None
+                } else {
+                    Some(self.pipeline(rest, pos, false)?)
+                };
+                nodes.push(Node::Template(Box::new(TemplateCall {
+                    pos: first.pos,
+                    name,
+                    pipe,
+                })));
+            }
+            "break" | "continue" => {
+                if self.range_depth == 0 {
+                    return Err(self.err(pos, format!("{{{{{keyword}}}}} outside {{{{range}}}}")));
+                }
+                nodes.push(if keyword == "break" {
+                    Node::Break(first.pos)
+                } else {
+                    Node::Continue(first.pos)
+                });
+            }
+            _ => {
+                let pipe = self.pipeline(toks, pos, false)?;
+                nodes.push(Node::Action(Box::new(pipe)));
+            }
         }
-        Ok((nodes, None))
+        Ok(None)
     }
 
     fn branch(&mut self, keyword: &str, pos: usize, toks: &[Token]) -> Result<Node, ParseError> {
@@ -870,18 +921,15 @@ impl Parser<'_> {
             self.range_depth -= 1;
         }
         let else_body = match end {
-            Some((_, w)) if w == "end" => None,
+            Some((_, "end")) => None,
             Some((epos, _)) => {
-                // `else` tokens were stashed at self.idx.
-                let Item::Action { toks: rest, .. } = &self.items[self.idx] else {
+                let Some(rest) = self.pending_else.take() else {
                     return Err(self.err(epos, "internal parser state"));
                 };
-                let rest = rest.clone();
-                self.idx += 1;
                 if rest.is_empty() {
                     let (else_nodes, end2) = self.list()?;
                     match end2 {
-                        Some((_, w)) if w == "end" => Some(else_nodes),
+                        Some((_, "end")) => Some(else_nodes),
                         _ => return Err(self.err(epos, "expected end; found else")),
                     }
                 } else {
@@ -896,12 +944,12 @@ impl Parser<'_> {
             }
             None => return Err(self.err(pos, format!("unexpected EOF in {keyword}"))),
         };
-        let branch = Branch {
+        let branch = Box::new(Branch {
             pos,
             pipe,
             body,
             else_body,
-        };
+        });
         Ok(match keyword {
             "if" => Node::If(branch),
             "range" => Node::Range(branch),
