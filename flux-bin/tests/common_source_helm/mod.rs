@@ -77,6 +77,8 @@ server.bind = "127.0.0.1"
 server.port = {port}
 server.errorlog = "{dir}/lighttpd-error.log"
 server.pid-file = "{dir}/lighttpd.pid"
+# The tests rewrite index.yaml in place: serve what is on disk, not a cached stat of it.
+server.stat-cache-engine = "disable"
 server.modules = ("mod_access", "mod_auth", "mod_authn_file")
 mimetype.assign = (".yaml" => "application/x-yaml", ".tgz" => "application/gzip", "" => "application/octet-stream")
 auth.backend = "plain"
