@@ -22,10 +22,10 @@ use flux_source::storage::{Retention, Storage, StoredState};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use crate::runtime::events::EventType;
+use crate::runtime::flags::primary_watch_config;
 use crate::runtime::gate::{Gate, Trigger};
 use crate::runtime::metrics::{Metrics, ObjectKey};
 use crate::runtime::requeue;
@@ -56,6 +56,8 @@ pub struct SourceOptions {
     pub max_retry_delay: Duration,
     /// Artifact retention.
     pub retention: Retention,
+    /// `--watch-label-selector` (sharding); empty watches every object.
+    pub label_selector: String,
 }
 
 impl SourceOptions {
@@ -71,6 +73,7 @@ impl SourceOptions {
             min_retry_delay: Duration::from_millis(750),
             max_retry_delay: Duration::from_secs(900),
             retention: Retention::default(),
+            label_selector: String::new(),
         }
     }
 }
@@ -156,7 +159,7 @@ pub async fn run(
         None => Api::all(context.client.clone()),
     };
     let shutdown = futures::FutureExt::shared(shutdown);
-    let git = Controller::new(api, watcher::Config::default())
+    let git = Controller::new(api, primary_watch_config(&context.options.label_selector))
         .with_config(ControllerConfig::default().concurrency(context.options.concurrency))
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile_git, git_error_policy, Arc::clone(&context))
