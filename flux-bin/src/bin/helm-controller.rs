@@ -7,6 +7,7 @@ use clap::Parser;
 
 use flux_bin::controllers::common::runtime_namespace;
 use flux_bin::controllers::helm::{self, HelmOptions, CONTROLLER};
+use flux_bin::runtime::access::{AccessOptions, KubeConfigFlags};
 use flux_bin::runtime::flags::RuntimeFlags;
 use flux_bin::runtime::metrics::Metrics;
 use flux_bin::runtime::serve;
@@ -16,6 +17,8 @@ use flux_bin::runtime::serve;
 struct Flags {
     #[command(flatten)]
     runtime: RuntimeFlags,
+    #[command(flatten)]
+    kubeconfig: KubeConfigFlags,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -32,6 +35,7 @@ async fn main() -> Result<()> {
         events_addr: runtime.events_addr.clone(),
         no_cross_namespace_refs: runtime.no_cross_namespace_refs,
         label_selector: runtime.watch_label_selector.clone(),
+        access: AccessOptions::from_flags(&runtime.default_service_account, &flags.kubeconfig),
         ..HelmOptions::default()
     };
     let ctx = helm::context(client.clone(), opts, Arc::clone(&metrics));

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use flux_bin::controllers::kustomize::{self, KustomizeContext, KustomizeOptions};
+use flux_bin::runtime::access::{AccessOptions, KubeConfigFlags};
 use flux_bin::runtime::flags::RuntimeFlags;
 use flux_bin::runtime::metrics::Metrics;
 use flux_bin::runtime::serve;
@@ -20,6 +21,8 @@ struct Cli {
     /// Retries of artifact downloads.
     #[arg(long, default_value_t = 9)]
     http_retry: u32,
+    #[command(flatten)]
+    kubeconfig_flags: KubeConfigFlags,
 }
 
 #[tokio::main]
@@ -38,6 +41,11 @@ async fn main() -> anyhow::Result<()> {
         requeue_dependency: cli.flags.requeue_dependency,
         no_cross_namespace_refs: cli.flags.no_cross_namespace_refs,
         http_retry: cli.http_retry,
+        label_selector: cli.flags.watch_label_selector.clone(),
+        access: AccessOptions::from_flags(
+            &cli.flags.default_service_account,
+            &cli.kubeconfig_flags,
+        ),
         ..KustomizeOptions::default()
     };
     let metrics = Arc::new(Metrics::default());

@@ -43,6 +43,9 @@ async fn main() -> anyhow::Result<()> {
     options.jitter_percentage = cli.flags.interval_jitter_percentage;
     options.min_retry_delay = cli.flags.min_retry_delay;
     options.max_retry_delay = cli.flags.max_retry_delay;
+    options
+        .label_selector
+        .clone_from(&cli.flags.watch_label_selector);
     if !cli.flags.watch_all_namespaces {
         options.namespace = std::env::var("RUNTIME_NAMESPACE").ok();
     }

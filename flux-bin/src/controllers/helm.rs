@@ -57,6 +57,8 @@ pub struct HelmOptions {
     pub retry_interval: Duration,
     /// `--watch-label-selector` (sharding); empty for all.
     pub label_selector: String,
+    /// Impersonation (`serviceAccountName`, `--default-service-account`) and remote clusters.
+    pub access: crate::runtime::access::AccessOptions,
 }
 
 impl Default for HelmOptions {
@@ -69,6 +71,7 @@ impl Default for HelmOptions {
             no_cross_namespace_refs: false,
             retry_interval: Duration::from_secs(30),
             label_selector: String::new(),
+            access: crate::runtime::access::AccessOptions::default(),
         }
     }
 }
@@ -100,6 +103,39 @@ impl From<anyhow::Error> for ReconcileError {
     fn from(e: anyhow::Error) -> Self {
         ReconcileError(format!("{e:#}"))
     }
+}
+
+impl Context {
+    /// This context acting with `target` for the release (storage Secrets, objects,
+    /// discovery); events are still recorded through the controller's own client.
+    fn for_target(&self, target: Client) -> Context {
+        Context {
+            recorder: KubeEventRecorder::new(self.client.clone(), CONTROLLER, CONTROLLER),
+            client: target,
+            opts: self.opts.clone(),
+            http: self.http.clone(),
+            events: self.events.clone(),
+            metrics: Arc::clone(&self.metrics),
+            resources: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// The context for `hr`'s release: `None` when the controller's own client serves, else one
+/// impersonating `serviceAccountName` and/or talking to the `kubeConfig` cluster.
+async fn release_context(ctx: &Context, hr: &HelmRelease) -> Result<Option<Context>> {
+    use crate::runtime::access;
+    let namespace = hr.namespace().unwrap_or_default();
+    let target = access::Target {
+        namespace: &namespace,
+        service_account: hr.spec.service_account_name.as_deref(),
+        kube_config: hr.spec.kube_config.as_ref(),
+    };
+    if target.is_default(&ctx.opts.access) {
+        return Ok(None);
+    }
+    let client = access::target_client(&ctx.client, target, &ctx.opts.access).await?;
+    Ok(Some(ctx.for_target(client)))
 }
 
 fn helm_chart_resource() -> ApiResource {
@@ -244,7 +280,14 @@ pub async fn reconcile(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action
     if hr.metadata.deletion_timestamp.is_some() {
         if finalizers.iter().any(|f| f == FINALIZER) {
             if !hr.spec.suspend.unwrap_or(false) {
-                uninstall_all(&ctx, &hr).await?;
+                // A target that cannot be reached any more does not block deletion (Flux drops
+                // the finalizer then).
+                match release_context(&ctx, &hr).await {
+                    Ok(scoped) => uninstall_all(scoped.as_ref().unwrap_or(&ctx), &hr).await?,
+                    Err(error) => {
+                        tracing::warn!(%error, "HelmRelease {ns}/{name}: skipping uninstall");
+                    }
+                }
                 delete_template_chart(&ctx, &hr).await?;
             }
             if let Some(patch) = crate::runtime::finalizer::remove_patch(&finalizers, FINALIZER) {
@@ -447,6 +490,11 @@ async fn reconcile_release(
         }
     };
     let digest = plan::config_digest(&values);
+
+    // The release (storage Secrets and objects) lives in the target cluster and is handled
+    // as the target identity from here on.
+    let scoped = release_context(ctx, hr).await?;
+    let ctx = scoped.as_ref().unwrap_or(ctx);
 
     // `reconcile.fluxcd.io/resetAt` / `forceAt`, acted on when paired with requestedAt.
     let annotations = hr.metadata.annotations.as_ref();

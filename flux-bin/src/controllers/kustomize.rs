@@ -26,6 +26,7 @@ use serde_json::Value;
 
 use super::kustomize_apply::{self as apply, Applier, Change, ObjectId};
 use super::kustomize_build::{self as build, BuildInput, FetchError};
+use crate::runtime::access::{self, AccessError, AccessOptions};
 use crate::runtime::events::EventType;
 use crate::runtime::gate::{Gate, Trigger};
 use crate::runtime::metrics::{Metrics, ObjectKey};
@@ -53,6 +54,10 @@ pub struct KustomizeOptions {
     pub no_cross_namespace_refs: bool,
     /// Artifact download retries (`--http-retry`).
     pub http_retry: u32,
+    /// Impersonation and remote-cluster settings.
+    pub access: AccessOptions,
+    /// `--watch-label-selector` (sharding); empty watches every Kustomization.
+    pub label_selector: String,
 }
 
 impl Default for KustomizeOptions {
@@ -65,6 +70,8 @@ impl Default for KustomizeOptions {
             health_poll: Duration::from_secs(5),
             no_cross_namespace_refs: false,
             http_retry: 9,
+            access: AccessOptions::default(),
+            label_selector: String::new(),
         }
     }
 }
@@ -141,7 +148,10 @@ pub async fn run(
                 Api::all(client),
             ),
         };
-    let controller = Controller::new(api, watcher::Config::default());
+    let controller = Controller::new(
+        api,
+        crate::runtime::flags::primary_watch_config(&context.options.label_selector),
+    );
     let (git_store, oci_store) = (controller.store(), controller.store());
     let bucket_store = controller.store();
     let buckets: Api<Bucket> = match &context.options.namespace {
@@ -765,6 +775,12 @@ async fn apply_revision(
     };
     drop(work);
 
+    // Apply, prune and health checks act as the object's service account / in its cluster.
+    let scoped = applier_for(object, context)
+        .await
+        .map_err(|e| retry(reason::RECONCILIATION_FAILED, e.to_string()))?;
+    let applier = scoped.as_ref().unwrap_or(&context.applier);
+
     // Apply-time guard and normalisation.
     for manifest in &mut objects {
         let id = ObjectId::of(manifest);
@@ -792,7 +808,7 @@ async fn apply_revision(
     apply::sort_for_apply(&mut objects);
 
     let force = object.spec.force.unwrap_or(false);
-    let (changes, failed) = context.applier.apply_all(&objects, force).await;
+    let (changes, failed) = applier.apply_all(&objects, force).await;
     if let Some(error) = failed {
         let mut message = error.to_string();
         let applied: Vec<String> = changes
@@ -828,7 +844,7 @@ async fn apply_revision(
         let mut deleted = Vec::new();
         let mut failed = Vec::new();
         for id in &stale {
-            match context.applier.prune_one(id, &name, &namespace).await {
+            match applier.prune_one(id, &name, &namespace).await {
                 Ok(change) if change.action == "deleted" => deleted.push(change.line()),
                 Ok(_) => {}
                 Err(error) => failed.push((id.clone(), error.to_string())),
@@ -893,7 +909,7 @@ async fn apply_revision(
     new_status.conditions = Some(list);
     let _ = status::patch_status(api, &name, &*new_status, &["inventory"]).await;
     let started = Instant::now();
-    let result = wait_healthy(context, &targets, timeout).await;
+    let result = wait_healthy(applier, context.options.health_poll, &targets, timeout).await;
     let elapsed = go_duration(Duration::from_millis(started.elapsed().as_millis() as u64));
     let mut list = new_status.conditions.clone().unwrap_or_default();
     let now = status::now();
@@ -937,6 +953,25 @@ async fn apply_revision(
             ))
         }
     }
+}
+
+/// An applier over the object's impersonated or remote client; `None` when the controller's
+/// own shared applier (and its discovery cache) serves.
+async fn applier_for(
+    object: &Kustomization,
+    context: &KustomizeContext,
+) -> Result<Option<Applier>, AccessError> {
+    let namespace = object.namespace().unwrap_or_default();
+    let target = access::Target {
+        namespace: &namespace,
+        service_account: object.spec.service_account_name.as_deref(),
+        kube_config: object.spec.kube_config.as_ref(),
+    };
+    if target.is_default(&context.options.access) {
+        return Ok(None);
+    }
+    let client = access::target_client(&context.client, target, &context.options.access).await?;
+    Ok(Some(Applier::new(client)))
 }
 
 fn flux_sops_disabled(manifest: &Value) -> bool {
@@ -991,7 +1026,8 @@ fn health_targets(object: &Kustomization, changes: &[Change]) -> Vec<ObjectId> {
 
 /// Polls until every target is Current (or one Failed, or the timeout passes).
 async fn wait_healthy(
-    context: &KustomizeContext,
+    applier: &Applier,
+    poll: Duration,
     targets: &[ObjectId],
     timeout: Duration,
 ) -> Result<(), String> {
@@ -1000,7 +1036,7 @@ async fn wait_healthy(
         let mut pending = Vec::new();
         let mut failed = Vec::new();
         for target in targets {
-            let status = match context.applier.get(target).await {
+            let status = match applier.get(target).await {
                 Ok(Some(live)) => {
                     match flux_api::health::evaluate(&live, k8s_openapi::jiff::Timestamp::now()) {
                         Ok(health) => health.status.to_string(),
@@ -1026,10 +1062,10 @@ async fn wait_healthy(
                 failed.join(", ")
             ));
         }
-        if Instant::now() + context.options.health_poll > deadline {
+        if Instant::now() + poll > deadline {
             return Err(format!("timeout waiting for: [{}]", pending.join(", ")));
         }
-        tokio::time::sleep(context.options.health_poll).await;
+        tokio::time::sleep(poll).await;
     }
 }
 
@@ -1053,8 +1089,24 @@ async fn finalize(object: &Kustomization, context: &KustomizeContext) {
     }
     let (name, namespace) = (object.name_any(), object.namespace().unwrap_or_default());
     let stale = apply::stale_entries(&inventory, &ResourceInventory::default());
+    // Without a usable identity or cluster nothing is deleted (Flux skips pruning then).
+    let scoped = match applier_for(object, context).await {
+        Ok(scoped) => scoped,
+        Err(error) => {
+            let objects: Vec<String> = stale.iter().map(ObjectId::display).collect();
+            context.events.emit(
+                object,
+                EventType::Warning,
+                reason::PRUNE_FAILED,
+                &format!("unable to prune objects: {error}\n{}", objects.join("\n")),
+                BTreeMap::new(),
+            );
+            return;
+        }
+    };
+    let applier = scoped.as_ref().unwrap_or(&context.applier);
     for id in &stale {
-        if let Err(error) = context.applier.prune_one(id, &name, &namespace).await {
+        if let Err(error) = applier.prune_one(id, &name, &namespace).await {
             context.events.emit(
                 object,
                 EventType::Warning,

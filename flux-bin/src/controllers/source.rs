@@ -22,11 +22,11 @@ use flux_source::git::{GitAuth, GitRef, GitSpec, GitVerify, Keyring, VerifyMode}
 use flux_source::storage::{Retention, Storage, StoredState};
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use super::common::{secret_data, secret_not_found};
 use crate::runtime::events::EventType;
+use crate::runtime::flags::primary_watch_config;
 use crate::runtime::gate::{Gate, Trigger};
 use crate::runtime::metrics::{Metrics, ObjectKey};
 use crate::runtime::requeue;
@@ -57,6 +57,8 @@ pub struct SourceOptions {
     pub max_retry_delay: Duration,
     /// Artifact retention.
     pub retention: Retention,
+    /// `--watch-label-selector` (sharding); empty watches every object.
+    pub label_selector: String,
 }
 
 impl SourceOptions {
@@ -72,6 +74,7 @@ impl SourceOptions {
             min_retry_delay: Duration::from_millis(750),
             max_retry_delay: Duration::from_secs(900),
             retention: Retention::default(),
+            label_selector: String::new(),
         }
     }
 }
@@ -157,7 +160,7 @@ pub async fn run(
         None => Api::all(context.client.clone()),
     };
     let shutdown = futures::FutureExt::shared(shutdown);
-    let git = Controller::new(api, watcher::Config::default())
+    let git = Controller::new(api, primary_watch_config(&context.options.label_selector))
         .with_config(ControllerConfig::default().concurrency(context.options.concurrency))
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile_git, git_error_policy, Arc::clone(&context))

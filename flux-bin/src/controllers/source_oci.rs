@@ -17,7 +17,6 @@ use flux_source::oci::{LayerOperation, LayerSelector, OciOptions, OciRef, OciSpe
 use flux_source::storage::StoredState;
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use super::common::{secret_data, secret_not_found};
@@ -38,16 +37,19 @@ pub async fn controller(
         Some(ns) => Api::namespaced(context.client.clone(), ns),
         None => Api::all(context.client.clone()),
     };
-    Controller::new(api, watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(context.options.concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile_oci, error_policy, context)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "OCIRepository reconcile error");
-            }
-        })
-        .await;
+    Controller::new(
+        api,
+        crate::runtime::flags::primary_watch_config(&context.options.label_selector),
+    )
+    .with_config(ControllerConfig::default().concurrency(context.options.concurrency))
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile_oci, error_policy, context)
+    .for_each(|result| async move {
+        if let Err(error) = result {
+            tracing::debug!(%error, "OCIRepository reconcile error");
+        }
+    })
+    .await;
 }
 
 fn error_policy(_: Arc<OCIRepository>, error: &SourceError, _: Arc<SourceContext>) -> Action {

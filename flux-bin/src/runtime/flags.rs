@@ -122,9 +122,33 @@ pub fn listen_addr(value: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("invalid listen address {value:?}: {e}"))
 }
 
+/// The watch configuration of a controller's primary kinds: only objects matching
+/// `--watch-label-selector` (sharding) when it is set.
+pub fn primary_watch_config(watch_label_selector: &str) -> kube::runtime::watcher::Config {
+    let config = kube::runtime::watcher::Config::default();
+    if watch_label_selector.is_empty() {
+        config
+    } else {
+        config.labels(watch_label_selector)
+    }
+}
+
 /// Name of the leader-election Lease of a controller.
 pub fn lease_name(controller: &str) -> String {
     format!("{controller}-leader-election")
+}
+
+/// The Lease name of one shard: with `--watch-label-selector` set, Flux suffixes the name
+/// with the first 8 hex digits of the selector's sha256 (`leaderelection.GenerateID`), so
+/// shards elect leaders independently.
+pub fn shard_lease_name(controller: &str, watch_label_selector: &str) -> String {
+    use sha2::Digest as _;
+    let base = lease_name(controller);
+    if watch_label_selector.is_empty() {
+        return base;
+    }
+    let digest = hex::encode(sha2::Sha256::digest(watch_label_selector.as_bytes()));
+    format!("{base}-{}", &digest[..8])
 }
 
 #[cfg(test)]
@@ -193,6 +217,15 @@ mod tests {
         assert_eq!(
             lease_name("kustomize-controller"),
             "kustomize-controller-leader-election"
+        );
+        // fluxcd/pkg's GenerateID("foo", "bar") is "foo-fcde2b2e" (sha256("bar")).
+        assert_eq!(
+            shard_lease_name("kustomize-controller", ""),
+            lease_name("kustomize-controller")
+        );
+        assert_eq!(
+            shard_lease_name("kustomize-controller", "bar"),
+            "kustomize-controller-leader-election-fcde2b2e"
         );
     }
 }

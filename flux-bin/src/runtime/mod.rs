@@ -5,6 +5,7 @@
 //!
 //! Decisions are pure functions with unit tests; the async adapters around them are thin.
 
+pub mod access;
 pub mod events;
 pub mod finalizer;
 pub mod flags;

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use super::events::{
     build_event, EventInput, EventPoster, EventType, InvolvedObject, KubeEventRecorder,
 };
-use super::flags::{lease_name, listen_addr, LogEncoding, LogLevel, RuntimeFlags};
+use super::flags::{listen_addr, shard_lease_name, LogEncoding, LogLevel, RuntimeFlags};
 use super::leader::LeaderElector;
 use super::metrics::Metrics;
 use super::probes::{self, Endpoints};
@@ -245,7 +245,7 @@ where
         );
         let elector = Arc::new(LeaderElector::new(
             Api::<Lease>::namespaced(client.clone(), &namespace),
-            &lease_name(name),
+            &shard_lease_name(name, &flags.watch_label_selector),
             &identity,
             flags.leader_election_lease_duration,
         ));
@@ -260,7 +260,7 @@ where
                 () = tokio::time::sleep(flags.leader_election_retry_period) => {}
             }
         }
-        tracing::info!(lease = %lease_name(name), "leadership acquired");
+        tracing::info!(lease = %shard_lease_name(name, &flags.watch_label_selector), "leadership acquired");
         spawn_renewal(
             Arc::clone(&elector),
             flags.leader_election_retry_period,

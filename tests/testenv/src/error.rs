@@ -218,6 +218,16 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
 
+    /// 403 about one object or collection, with `details` naming it.
+    pub fn forbidden_object(
+        group: &str,
+        resource: &str,
+        name: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(403, "Forbidden", message).with_details(group, resource, name)
+    }
+
     /// 500.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)

@@ -17,6 +17,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 #![allow(clippy::too_many_arguments)]
 
+pub mod authz;
 pub mod discovery;
 pub mod error;
 pub mod fields;

@@ -194,6 +194,28 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
                 }
             }
         }
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
+            // `kubectl auth can-i`: spec.resourceAttributes / nonResourceAttributes, all strings.
+            let mut spec = Map::new();
+            if let Some(raw_spec) = raw.bytes(2).last() {
+                let m = Msg::parse(raw_spec)?;
+                let keys: [(&str, &[&str]); 2] = [
+                    ("resourceAttributes", &["namespace", "verb", "group", "version", "resource", "subresource", "name"]),
+                    ("nonResourceAttributes", &["path", "verb"]),
+                ];
+                for (field, (name, names)) in (1u64..).zip(keys) {
+                    if let Some(bytes) = m.bytes(field).last() {
+                        let attrs = Msg::parse(bytes)?;
+                        let mut out = Map::new();
+                        for (n, key) in (1u64..).zip(names) {
+                            insert(&mut out, key, attrs.string(n).map(Value::from));
+                        }
+                        spec.insert(name.into(), Value::Object(out));
+                    }
+                }
+            }
+            obj.insert("spec".into(), Value::Object(spec));
+        }
         ("v1", "ServiceAccount") => {
             let pulls: Vec<Value> = raw
                 .bytes(3)
@@ -206,7 +228,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
         }
         _ => {
             return Err(ApiError::unsupported_media_type(&format!(
-                "application/vnd.kubernetes.protobuf ({api_version} {kind}: only Namespace, ConfigMap, Secret and ServiceAccount are decoded; send JSON)"
+                "application/vnd.kubernetes.protobuf ({api_version} {kind}: only Namespace, ConfigMap, Secret, ServiceAccount and SelfSubjectAccessReview are decoded; send JSON)"
             )))
         }
     }
@@ -246,5 +268,22 @@ mod tests {
         let obj = decode(&body).unwrap();
         assert_eq!(obj["data"]["k"], "aGk=");
         assert_eq!(obj["type"], "Opaque");
+    }
+
+    #[test]
+    fn self_subject_access_review_attributes() {
+        let attrs = [field(1, b"team"), field(2, b"get"), field(5, b"secrets")].concat();
+        let raw = [field(1, &[]), field(2, &field(1, &attrs))].concat();
+        let tm = [
+            field(1, b"authorization.k8s.io/v1"),
+            field(2, b"SelfSubjectAccessReview"),
+        ]
+        .concat();
+        let body = [b"k8s\0".to_vec(), field(1, &tm), field(2, &raw)].concat();
+        let obj = decode(&body).unwrap();
+        assert_eq!(
+            obj["spec"],
+            json!({"resourceAttributes": {"namespace": "team", "verb": "get", "resource": "secrets"}})
+        );
     }
 }

@@ -334,6 +334,17 @@ const BUILTINS: &[Builtin] = &[
         false,
     ),
     b(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        false,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
         "apiextensions.k8s.io",
         "v1",
         "customresourcedefinitions",

@@ -1,6 +1,7 @@
 //! The HTTP adapter: routes Kubernetes API paths onto the store, streams watches, and
 //! applies injected faults.
 
+use crate::authz;
 use crate::discovery;
 use crate::error::ApiError;
 use crate::registry::ResourceType;
@@ -333,6 +334,22 @@ fn route(shared: &Shared, path: &str, accept: &str) -> Result<Route, ApiError> {
     })))
 }
 
+/// The user an `Impersonate-User` header (with its `Impersonate-Group` headers) names.
+fn impersonation(req: &Request<Incoming>) -> Option<authz::UserInfo> {
+    let user = header(req, "impersonate-user");
+    if user.is_empty() {
+        return None;
+    }
+    let groups: Vec<String> = req
+        .headers()
+        .get_all("impersonate-group")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_string)
+        .collect();
+    Some(authz::UserInfo::impersonated(user, &groups))
+}
+
 fn default_manager(user_agent: &str) -> String {
     user_agent.split('/').next().unwrap_or_default().to_string()
 }
@@ -402,6 +419,7 @@ async fn handle_inner(
     }
     let q = Query::parse(query);
     let method = req.method().clone();
+    let impersonated = impersonation(&req);
     let content_type = header(&req, "content-type").to_string();
     let manager = q.get("fieldManager").map_or_else(
         || default_manager(header(&req, "user-agent")),
@@ -424,6 +442,31 @@ async fn handle_inner(
     let ns = namespace.as_deref();
     if !rt.namespaced && ns.is_some() {
         return Err(ApiError::path_not_found());
+    }
+    if rt.group == "authorization.k8s.io" && rt.plural == "selfsubjectaccessreviews" {
+        if method != Method::POST {
+            return Err(ApiError::method_not_allowed(
+                "selfsubjectaccessreviews only supports create",
+            ));
+        }
+        let review = parse_body(&body, &content_type)?;
+        let answer =
+            authz::self_subject_access_review(&shared.store(), impersonated.as_ref(), &review);
+        return Ok(json_response(201, &answer));
+    }
+    if let Some(user) = &impersonated {
+        let subresource = if scale {
+            "scale"
+        } else if sub == Sub::Status {
+            "status"
+        } else {
+            ""
+        };
+        let verb = authz::verb_of(method.as_str(), name.is_some(), q.flag("watch"));
+        let attrs = authz::attributes(&rt, verb, ns, name.as_deref(), subresource);
+        if !authz::allowed(&shared.store(), user, &attrs) {
+            return Err(authz::forbidden(user, &attrs));
+        }
     }
     let write = WriteOptions {
         dry_run: q.dry_run(),

@@ -964,3 +964,92 @@ async fn create_generators_send_protobuf() {
     assert_eq!(out, "Active");
     h.ok(&["delete", "namespace", &name]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impersonated_requests_follow_rbac() {
+    let Some(h) = harness("rbac").await else {
+        return;
+    };
+    let ns = h.ns.clone();
+    h.ok_stdin(
+        &["apply", "-n", &ns, "-f", "-"],
+        &format!(
+            "apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: deployer
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: configmaps
+rules:
+- apiGroups: [\"\"]
+  resources: [\"configmaps\"]
+  verbs: [\"get\", \"list\", \"create\", \"patch\"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: deployer-configmaps
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: configmaps
+subjects:
+- kind: ServiceAccount
+  name: deployer
+  namespace: {ns}
+"
+        ),
+    );
+    let user = format!("--as=system:serviceaccount:{ns}:deployer");
+    let can_i = |verb: &str, what: &str, namespace: &str| {
+        let out = h.run(&[&user, "auth", "can-i", verb, what, "-n", namespace]);
+        (out.ok, out.stdout.trim().to_string())
+    };
+    assert_eq!(can_i("get", "configmaps", &ns), (true, "yes".to_string()));
+    assert_eq!(
+        can_i("create", "configmaps", &ns),
+        (true, "yes".to_string())
+    );
+    assert_eq!(
+        can_i("delete", "configmaps", &ns),
+        (false, "no".to_string())
+    );
+    assert_eq!(can_i("get", "secrets", &ns), (false, "no".to_string()));
+    assert_eq!(
+        can_i("get", "configmaps", "default"),
+        (false, "no".to_string())
+    );
+    // The harness's own identity is not restricted.
+    assert_eq!(
+        h.ok(&["auth", "can-i", "delete", "secrets", "-n", &ns])
+            .trim(),
+        "yes"
+    );
+
+    // Allowed: create and read ConfigMaps as the service account.
+    h.ok_stdin(&[&user, "apply", "-n", &ns, "-f", "-"], CONFIGMAP);
+    let listed = h.ok(&[&user, "get", "configmaps", "-n", &ns, "-o", "name"]);
+    assert!(listed.contains("configmap/settings"), "{listed}");
+    // Denied: the API's 403 wording, and nothing changes.
+    let out = h.run(&[&user, "get", "secrets", "-n", &ns]);
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains(&format!(
+            "Error from server (Forbidden): secrets is forbidden: User \"system:serviceaccount:{ns}:deployer\" cannot list resource \"secrets\" in API group \"\" in the namespace \"{ns}\""
+        )),
+        "{}",
+        out.stderr
+    );
+    let out = h.run(&[&user, "delete", "configmap", "settings", "-n", &ns]);
+    assert!(
+        out.stderr.contains(&format!(
+            "configmaps \"settings\" is forbidden: User \"system:serviceaccount:{ns}:deployer\" cannot delete resource \"configmaps\" in API group \"\" in the namespace \"{ns}\""
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(h.exists("configmap/settings"));
+}
